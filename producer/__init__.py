@@ -1,0 +1,1 @@
+"""Sources to article messages to the queue: seeds folder, feeds and manual enqueue."""

@@ -1,0 +1,1 @@
+"""RQ jobs, sinks, and the pure processing core they wrap (worker.core)."""
