@@ -1,0 +1,48 @@
+"""Redis key names shared by producer and worker (all under "newswatch:"; see notes/pipeline-contract)."""
+
+from __future__ import annotations
+
+from newswatch.queues import KEY_PREFIX
+
+#: HASH article_id -> Document JSON: every accepted article until it is processed or permanently failed.
+PENDING = KEY_PREFIX + "pending"
+#: HASH article_id -> JSON {article, error, attempts, last_at}: articles whose processing failed.
+FAILED = KEY_PREFIX + "failed"
+#: HASH of counters: accepted, duplicates, processed, failed, alerts (and retried).
+STATS = KEY_PREFIX + "stats"
+#: STREAM, the alert log: one entry per alert, field "alert" = the alert's JSON.
+ALERTS_STREAM = KEY_PREFIX + "alerts"
+#: HASH path -> "mtime_ns:size:sha256", what the seeds scanner already took.
+SEEDS_FILES = KEY_PREFIX + "seeds:files"
+
+STAT_ACCEPTED = "accepted"
+STAT_DUPLICATES = "duplicates"
+STAT_PROCESSED = "processed"
+STAT_FAILED = "failed"
+STAT_ALERTS = "alerts"
+STAT_RETRIED = "retried"
+
+
+def seen_url(url_sha256: str) -> str:
+    """STRING with EX = dedup window: this canonical URL was accepted."""
+    return f"{KEY_PREFIX}seen:url:{url_sha256}"
+
+
+def seen_hash(content_sha256: str) -> str:
+    """STRING with EX = dedup window: this content was accepted."""
+    return f"{KEY_PREFIX}seen:hash:{content_sha256}"
+
+
+def done(article_id: str) -> str:
+    """STRING with EX = dedup window: the article was processed (a re-run job skips it)."""
+    return f"{KEY_PREFIX}done:{article_id}"
+
+
+def alert_marker(alert_id: str) -> str:
+    """STRING with EX = dedup window, set together with the XADD: the alert is in the log."""
+    return f"{KEY_PREFIX}alert:{alert_id}"
+
+
+# Added by the producer side.
+#: HASH path -> reason: seed files refused (binary, too large, bad encoding), until they change.
+SEEDS_ERRORS = KEY_PREFIX + "seeds:errors"
