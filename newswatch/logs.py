@@ -15,6 +15,11 @@ import structlog
 
 _configured = False
 
+if not structlog.is_configured():
+    # Until configure_logging runs, log lines go to stderr (structlog's default is stdout, where
+    # commands like `newswatch alerts --json` write their data).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
 
 def _shared_processors() -> list[Any]:
     return [

@@ -1,0 +1,298 @@
+"""The RQ job of the articles queue: process a batch of documents, each article on its own.
+
+For each article: skip it if it is done (same content already processed); extract; match against the
+watchlist; append one alert per matched topic to the alert log (atomic and deduplicated by alert id);
+mark it done and drop it from the pending ledger. An article that fails is recorded in newswatch:failed
+with its error and retried alone in a new single-article job (bounded attempts, delayed when an RQ
+scheduler runs); it never fails the rest of the batch. Every step is idempotent, because RQ runs a job
+again after a crash (at least once): a re-run skips done articles and cannot add a second alert.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+import structlog
+from rq import Queue, Retry, get_current_job
+from rq.job import Job
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
+
+from newswatch import keys
+from newswatch.alert_log import AlertLog
+from newswatch.logs import get_logger
+from newswatch.messages import Document
+from newswatch.queues import ARTICLES_QUEUE, PROCESS_BATCH_JOB
+from newswatch.settings import Settings, load_settings
+from worker.core.alerts import build_alerts
+
+log = get_logger(__name__)
+
+#: Attempts per article in all (the batch's try included), then it is failed for good (visible in status).
+MAX_ATTEMPTS = 3
+#: Delay before attempt 2, 3, ... when a scheduler runs (`newswatch worker` starts one); else at once.
+RETRY_DELAYS = (10, 60)
+#: The job meta key holding which attempt a single-article retry job is.
+ATTEMPT_META = "newswatch_attempt"
+#: Retries of a whole job whose worker died (RQ re-enqueues it); idempotent articles make this harmless.
+JOB_RETRIES = 2
+RESULT_TTL = 600
+
+
+class WatchlistUnavailable(RuntimeError):
+    """The watchlist cannot be loaded and there is no earlier version to keep using."""
+
+
+class MatcherCache:
+    """The compiled watchlist of this worker process, compiled again when the file changes.
+
+    An edit that breaks the watchlist is logged and the last good version stays in use.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._matcher: Any = None
+
+    def get(self) -> Any:
+        try:
+            stat = self.path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError as error:
+            if self._matcher is not None:
+                return self._matcher
+            raise WatchlistUnavailable(f"{self.path}: {error.strerror or error}") from None
+        if stamp != self._stamp:
+            self._reload(stamp)
+        return self._matcher
+
+    def _reload(self, stamp: tuple[int, int]) -> None:
+        from worker.core.matcher import Matcher
+        from worker.core.watchlist import load_watchlist
+
+        started = time.perf_counter()
+        try:
+            matcher = Matcher(load_watchlist(self.path))
+        except Exception as error:
+            if self._matcher is None:
+                raise WatchlistUnavailable(f"{self.path}: {error}") from error
+            log.error(
+                "watchlist not reloaded, keeping the previous one", path=str(self.path), error=str(error)
+            )
+            self._stamp = stamp  # do not retry the same broken file on every job
+            return
+        self._matcher, self._stamp = matcher, stamp
+        log.info("watchlist compiled", path=str(self.path), seconds=round(time.perf_counter() - started, 3))
+
+
+@dataclass
+class WorkerState:
+    """What a worker process keeps between jobs: settings, the compiled watchlist, the alert log client."""
+
+    settings: Settings
+    matchers: MatcherCache
+    alert_logs: dict[int, AlertLog] = field(default_factory=dict)
+
+    def alert_log(self, connection: redis.Redis) -> AlertLog:
+        key = id(connection)
+        if key not in self.alert_logs:
+            self.alert_logs[key] = AlertLog(
+                connection, maxlen=self.settings.alert_log_maxlen, marker_ttl=self.settings.dedup_window
+            )
+        return self.alert_logs[key]
+
+
+_state: WorkerState | None = None
+
+
+def worker_state() -> WorkerState:
+    """This process's WorkerState, made on first use (settings from the environment and newswatch.toml)."""
+    global _state
+    if _state is None:
+        settings = load_settings()
+        _state = WorkerState(settings=settings, matchers=MatcherCache(settings.watchlist))
+    return _state
+
+
+def warm_up() -> None:
+    """Compile the watchlist now (a forking worker calls this before it forks, so horses inherit it)."""
+    worker_state().matchers.get()
+
+
+@dataclass
+class _Batch:
+    """One run of process_batch: where it runs and what it did."""
+
+    connection: redis.Redis
+    state: WorkerState
+    job: Job | None
+    attempt: int
+    summary: dict[str, Any] = field(
+        default_factory=lambda: {
+            "articles": 0,
+            "processed": 0,
+            "skipped": 0,
+            "retrying": 0,
+            "failed": 0,
+            "alerts": [],
+            "errors": {},
+        }
+    )
+
+
+def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """The RQ job: process each document of the batch on its own; a JSON summary of what happened."""
+    job = get_current_job()
+    state = worker_state()
+    if job is None:  # called directly (tests, benchmarks): connect like any newswatch process
+        from newswatch.connection import connect
+
+        connection = connect(state.settings)
+    else:
+        connection = job.connection
+    attempt = int((job.meta if job else {}).get(ATTEMPT_META, 1))
+    batch = _Batch(connection=connection, state=state, job=job, attempt=attempt)
+    batch.summary["articles"] = len(documents)
+    matcher = state.matchers.get()  # a missing watchlist fails the whole job: not an article's fault
+    started = time.perf_counter()
+    with structlog.contextvars.bound_contextvars(job_id=job.id if job else None):
+        for index, data in enumerate(documents):
+            try:
+                _process_one(batch, matcher, data)
+            except JobTimeoutException:
+                # The job's time is up on this article: it fails alone; the rest go on in a new job.
+                _record_failure(batch, data, f"timed out after {state.settings.job_timeout} s")
+                rest = documents[index + 1 :]
+                if rest:
+                    rest_job = _enqueue(batch, rest, attempt=1, delay=0)
+                    batch.summary["continued_in"] = rest_job.id
+                log.warning("job timed out; rest of the batch re-enqueued", remaining=len(rest))
+                break
+        log.info(
+            "batch done",
+            **{k: v for k, v in batch.summary.items() if k not in ("alerts", "errors")},
+            alerts=len(batch.summary["alerts"]),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+    return batch.summary
+
+
+def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
+    from worker.core.extract import extract
+
+    article_id = _article_id(data)
+    with structlog.contextvars.bound_contextvars(article_id=article_id):
+        try:
+            document = Document.from_json(data)
+            done_key = keys.done(article_id)
+            if batch.connection.get(done_key) == document.content_hash.encode():
+                batch.connection.hdel(keys.PENDING, article_id)
+                batch.summary["skipped"] += 1
+                log.debug("already processed, skipped")
+                return
+            article = extract(document)
+            matches = matcher.match(article)
+            matched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            alerts = build_alerts(article, matches, matched_at)
+        except JobTimeoutException:
+            raise
+        except Exception as error:
+            _record_failure(batch, data, _describe(error))
+            return
+        alert_log = batch.state.alert_log(batch.connection)
+        for alert in alerts:
+            with structlog.contextvars.bound_contextvars(topic=alert["topic"]["id"]):
+                entry = alert_log.append(alert)
+                if entry is None:
+                    log.info("alert already in the log", alert_id=alert["id"])
+                else:
+                    log.info("alert", alert_id=alert["id"], score=alert["score"], title=article.title)
+                    batch.summary["alerts"].append(alert["id"])
+        with batch.connection.pipeline(transaction=True) as pipe:
+            pipe.set(done_key, document.content_hash, ex=batch.state.settings.dedup_window)
+            pipe.hdel(keys.PENDING, article_id)
+            pipe.hdel(keys.FAILED, article_id)
+            pipe.hincrby(keys.STATS, keys.STAT_PROCESSED, 1)
+            pipe.execute()
+        batch.summary["processed"] += 1
+        log.debug("processed", matches=len(matches))
+
+
+def _record_failure(batch: _Batch, data: dict[str, Any], error: str) -> None:
+    """Record the failed article; retry it alone, or fail it for good after MAX_ATTEMPTS."""
+    article_id = _article_id(data)
+    attempt = batch.attempt
+    final = attempt >= MAX_ATTEMPTS
+    record = {
+        "article": data,
+        "error": error,
+        "attempts": attempt,
+        "last_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "final": final,
+        "job_id": batch.job.id if batch.job else None,
+    }
+    batch.summary["errors"][article_id] = error
+    with batch.connection.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.FAILED, article_id, json.dumps(record, ensure_ascii=False))
+        if final:
+            pipe.hdel(keys.PENDING, article_id)
+            pipe.hincrby(keys.STATS, keys.STAT_FAILED, 1)
+        else:
+            pipe.hincrby(keys.STATS, keys.STAT_RETRIED, 1)
+        pipe.execute()
+    if final:
+        batch.summary["failed"] += 1
+        log.error("article failed for good", error=error, attempts=attempt)
+        return
+    delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
+    retry_job = _enqueue(batch, [data], attempt=attempt + 1, delay=delay)
+    batch.summary["retrying"] += 1
+    log.warning("article failed, retrying alone", error=error, attempt=attempt, retry_job=retry_job.id)
+
+
+def _enqueue(batch: _Batch, documents: list[dict[str, Any]], *, attempt: int, delay: int) -> Job:
+    """A new job on the articles queue for these documents (delayed only when a scheduler will run it)."""
+    queue = Queue(
+        batch.job.origin if batch.job else ARTICLES_QUEUE,
+        connection=batch.connection,
+        serializer=JSONSerializer,
+    )
+    options: dict[str, Any] = {
+        "job_timeout": batch.state.settings.job_timeout,
+        "result_ttl": RESULT_TTL,
+        "retry": Retry(max=JOB_RETRIES),
+        "meta": {ATTEMPT_META: attempt, "source": "retry", "articles": [_article_id(d) for d in documents]},
+        "description": f"{PROCESS_BATCH_JOB}: {len(documents)} articles, attempt {attempt}",
+    }
+    if delay and batch.connection.exists(RQScheduler.get_locking_key(queue.name)):
+        return queue.enqueue_in(timedelta(seconds=delay), PROCESS_BATCH_JOB, documents, **options)
+    return queue.enqueue(PROCESS_BATCH_JOB, documents, **options)
+
+
+def _article_id(data: dict[str, Any]) -> str:
+    try:
+        return Document.from_json(data).article_id
+    except Exception:  # a malformed message still needs a stable name in newswatch:failed
+        import hashlib
+
+        raw = json.dumps(data, sort_keys=True, default=str).encode()
+        return "a_" + hashlib.sha256(raw).hexdigest()[:20]
+
+
+def _describe(error: Exception) -> str:
+    """One line naming the error; where in our code it happened for unexpected ones."""
+    from worker.core.extract import ExtractionError
+
+    if isinstance(error, ExtractionError):
+        return str(error)
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
