@@ -68,7 +68,7 @@ class AlertLog:
 
     def entry_of(self, alert_id: str) -> str | None:
         """The stream id an alert was written at (while its marker lives), else None."""
-        value = self.client.get(keys.alert_marker(alert_id))
+        value: Any = self.client.get(keys.alert_marker(alert_id))
         return value.decode() if isinstance(value, bytes) else value
 
     def __len__(self) -> int:
@@ -78,21 +78,23 @@ class AlertLog:
         """The last `limit` alerts (all when None), oldest first."""
         if limit is not None and limit <= 0:
             return []
-        rows = self.client.xrevrange(keys.ALERTS_STREAM, count=limit)
+        rows: Any = self.client.xrevrange(keys.ALERTS_STREAM, count=limit)
         return [_decode(entry_id, fields) for entry_id, fields in reversed(rows)]
 
     def since(self, after: str = "0", count: int = 1000) -> list[AlertEntry]:
         """Alerts written after the entry id `after` (exclusive), oldest first."""
-        rows = self.client.xrange(keys.ALERTS_STREAM, min=f"({after}" if after != "0" else "-", count=count)
+        rows: Any = self.client.xrange(
+            keys.ALERTS_STREAM, min=f"({after}" if after != "0" else "-", count=count
+        )
         return [_decode(entry_id, fields) for entry_id, fields in rows]
 
     def follow(self, after: str = "$", block_ms: int = 1000) -> Iterator[AlertEntry]:
         """New alerts as they are written, forever (XREAD BLOCK); `after` = "$" means from now on."""
         if after == "$":
-            last = self.client.xrevrange(keys.ALERTS_STREAM, count=1)
+            last: Any = self.client.xrevrange(keys.ALERTS_STREAM, count=1)
             after = last[0][0].decode() if last else "0-0"
         while True:
-            reply = self.client.xread({keys.ALERTS_STREAM: after}, block=block_ms, count=100)
+            reply: Any = self.client.xread({keys.ALERTS_STREAM: after}, block=block_ms, count=100)
             for _stream, rows in reply or ():
                 for entry_id, fields in rows:
                     entry = _decode(entry_id, fields)

@@ -114,9 +114,8 @@ def connect(settings: Settings, *, wait: float = 30.0) -> redis.Redis:
     if settings.redis_url:
         target = describe_url(settings.redis_url)
         try:
-            client = redis.Redis.from_url(
-                settings.redis_url, socket_keepalive=True, **_client_options(target)
-            )
+            tcp = {} if settings.redis_url.startswith("unix:") else {"socket_keepalive": True}
+            client = redis.Redis.from_url(settings.redis_url, **tcp, **_client_options(target))
             probe = redis.Redis.from_url(
                 settings.redis_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=CONNECT_TIMEOUT
             )

@@ -59,7 +59,7 @@ class ForkingArticleWorker(Worker):
         return super().execute_job(job, queue)
 
 
-WORKER_CLASSES: dict[str, type[Worker]] = {"simple": ArticleWorker, "fork": ForkingArticleWorker}
+WORKER_CLASSES: dict[str, type[Any]] = {"simple": ArticleWorker, "fork": ForkingArticleWorker}
 
 
 def worker_name(queue_name: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "worker",
         help="run an RQ worker on the articles (or deliveries) queue",
