@@ -23,7 +23,9 @@ def _identifier() -> Any:
     """The classifier, loaded once per process (about a second)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    # py3langid 0.4 loads with from_model_file; earlier releases called it from_pickled_model.
+    load = getattr(LanguageIdentifier, "from_model_file", None) or LanguageIdentifier.from_pickled_model
+    return load(MODEL_FILE, norm_probs=True)
 
 
 def detect_language(text: str) -> str | None:

@@ -1,0 +1,76 @@
+"""`newswatch watchlist check [FILE]`: validate a watchlist, compile it and run its topics' examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "watchlist",
+        help="work with the watchlist (check)",
+        description="Work with the watchlist of topics.",
+    )
+    commands = parser.add_subparsers(dest="watchlist_command", metavar="SUBCOMMAND")
+    check = commands.add_parser(
+        "check",
+        help="validate a watchlist and run its examples",
+        description="Load, compile and check a watchlist: syntax, aliases, ids, and every topic's examples "
+        "(texts that must match and must not). Each problem names the topic, line and column. Exit 0 when "
+        "all is well, 2 on any problem.",
+    )
+    check.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help="the watchlist (default: NEWSWATCH_WATCHLIST, else ./watchlist.toml)",
+    )
+    check.set_defaults(handler=check_command)
+    parser.set_defaults(handler=lambda _args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from newswatch.settings import SettingsError, load_settings
+
+    path: Path | None = args.file
+    if path is None:
+        try:
+            path = load_settings().watchlist
+        except SettingsError as error:
+            print(f"newswatch watchlist check: configuration: {error}", file=sys.stderr)
+            return 2
+    problems, topics = check_watchlist(path)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        count = len(problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        return 2
+    print(f"{topics} topic{'s' if topics != 1 else ''} OK")
+    return 0
+
+
+def check_watchlist(path: Path) -> tuple[list[str], int]:
+    """(problems, number of topics): each problem is one line naming the file, topic, line and column."""
+    from worker.core.matcher import Matcher, check_examples
+    from worker.core.watchlist import WatchlistError, load_watchlist
+
+    if not path.is_file():
+        return [f"{path}: no such watchlist file"], 0
+    try:
+        watchlist = load_watchlist(path)
+    except WatchlistError as error:
+        return [line for line in str(error).splitlines() if line.strip()], 0
+    except OSError as error:
+        return [f"{path}: {error.strerror or error}"], 0
+    failures = check_examples(watchlist, Matcher(watchlist))
+    return [str(failure) for failure in failures], len(watchlist.topics)
