@@ -100,3 +100,29 @@ class AlertLog:
                     entry = _decode(entry_id, fields)
                     after = entry.entry_id
                     yield entry
+
+
+def source_label(article: dict[str, Any]) -> str:
+    """A short name for where the article came from: the feed or site name, else its host or kind."""
+    source = article.get("source") or {}
+    if isinstance(source, str):
+        return source
+    if source.get("name"):
+        return str(source["name"])
+    url = source.get("url") or article.get("url") or ""
+    if url.startswith(("http://", "https://")):
+        return url.split("/", 3)[2]
+    return str(source.get("kind") or "unknown")
+
+
+def format_alert_line(alert: dict[str, Any], *, snippet_chars: int = 160) -> str:
+    """One readable line per alert: time, topic, title, source and the matched snippet."""
+    article = alert.get("article") or {}
+    topic = alert.get("topic") or {}
+    when = str(alert.get("matched_at") or "")[:19].replace("T", " ")
+    snippet = " ".join(str(alert.get("snippet") or "").split())
+    if len(snippet) > snippet_chars:
+        snippet = snippet[: snippet_chars - 1].rstrip() + "…"
+    title = " ".join(str(article.get("title") or article.get("url") or article.get("id") or "").split())
+    line = f"{when}  [{topic.get('id', '?')}] {title} ({source_label(article)})"
+    return f"{line}: “{snippet}”" if snippet else line
