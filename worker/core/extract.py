@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from newswatch.messages import Document
@@ -27,6 +28,9 @@ MAX_HTML_ELEMENTS = 20_000
 #: trafilatura costs about 0.7 s per million characters of text; real articles have under 100,000.
 #: A page with more text skips main-text extraction and keeps all its text.
 MAX_TRAFILATURA_TEXT_CHARS = 1_000_000
+#: markdown-it-py takes up to ~40 µs per character on adversarial input (unclosed brackets, emphasis
+#: runs); larger Markdown is kept as plain text, which the matcher reads just as well.
+MAX_MARKDOWN_CHARS = 100_000
 TITLE_MAX_CHARS = 150
 TITLE_MAX_WORDS = 20
 
@@ -141,12 +145,16 @@ def _plain_text(body: str, has_title: bool) -> _Parts:
 # -- Markdown ---------------------------------------------------------------------------------------
 
 
-def markdown_to_text(source: str) -> tuple[str, str]:
-    """(opening heading or "", plain text) of a Markdown document: markup gone, link and image text kept."""
+@cache
+def _markdown_parser() -> Any:
     from markdown_it import MarkdownIt
 
-    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    tokens = parser.parse(source)
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def markdown_to_text(source: str) -> tuple[str, str]:
+    """(opening heading or "", plain text) of a Markdown document: markup gone, link and image text kept."""
+    tokens = _markdown_parser().parse(source)
     blocks: list[str] = []
     heading = ""
     row: list[str] | None = None
@@ -187,6 +195,13 @@ def _inline_text(children: list[Any]) -> str:
 
 
 def _markdown(body: str, has_title: bool) -> _Parts:
+    if len(body) > MAX_MARKDOWN_CHARS:
+        parts = _plain_text(body, has_title)
+        parts.method, parts.note = (
+            "text",
+            f"Markdown over {MAX_MARKDOWN_CHARS:,} characters read as plain text",
+        )
+        return parts
     body = normalise_text(body)
     fields: dict[str, str] = {}
     front = _FRONT_MATTER.match(body)

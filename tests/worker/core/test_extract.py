@@ -157,6 +157,15 @@ def test_poison_html_fails_fast_with_a_clear_error() -> None:
     assert time.monotonic() - started < 20
 
 
+def test_adversarial_markdown_is_bounded() -> None:
+    started = time.monotonic()
+    report = extract_with_report(doc("[" * 2_000_000 + "Kursk", "markdown"))
+    assert report.method == "text" and "plain text" in report.note
+    assert report.article.text.endswith("Kursk")
+    assert extract_with_report(doc("[a](" * 24_000 + " Kursk", "markdown")).method == "markdown"
+    assert time.monotonic() - started < 10
+
+
 def test_json_article_with_text_or_html() -> None:
     data = {
         "title": "Troops withdrawn",
