@@ -49,14 +49,17 @@ class Message:
         return record
 
     @classmethod
-    def from_json(cls, record: dict[str, Any]) -> Message:
-        window = record.get("window")
-        alerts = tuple(record["alerts"])
+    def from_json(cls, record: dict[str, Any], sink: str = "") -> Message:
+        """The message an outbox record holds; a digest written by Redis gets its id here."""
+        alerts = [dict(alert) for alert in record["alerts"]]
         topic = dict(record.get("topic") or (alerts[0].get("topic") if alerts else {}) or {})
-        ident = record.get("id") or (str(alerts[0]["id"]) if len(alerts) == 1 and not window else "")
-        return cls(
-            id=str(ident), topic=topic, alerts=alerts, window=(window[0], window[1]) if window else None
-        )
+        window = record.get("window")
+        if window:
+            start, end = str(window[0]), str(window[1])
+            if record.get("id"):
+                return cls(id=str(record["id"]), topic=topic, alerts=tuple(alerts), window=(start, end))
+            return cls.digest(sink, topic, alerts, (start, end))
+        return cls(id=str(record.get("id") or alerts[0]["id"]), topic=topic, alerts=tuple(alerts))
 
     # --- renderings -------------------------------------------------------------------------------
 
