@@ -1,0 +1,144 @@
+"""`newswatch producer [--once]`: poll the seeds folder (and feeds) and enqueue new articles."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import redis
+
+    from newswatch.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "producer",
+        help="poll the seeds folder and feeds, enqueue new articles",
+        description="Watch the seeds folder (NEWSWATCH_SEEDS_DIR, seeds/ by default) and enqueue new and "
+        "changed files for the workers. What was taken is remembered in Redis, so a restart does "
+        "not enqueue it again.",
+    )
+    parser.add_argument("--once", action="store_true", help="one pass over every source, then exit")
+    parser.add_argument(
+        "--interval", type=float, default=None, metavar="SECONDS", help="seconds between scans (default 2)"
+    )
+    parser.set_defaults(handler=run_producer_command)
+
+
+class CommandError(Exception):
+    """A problem the user can fix (configuration, unreachable Redis); printed as one line, exit 2."""
+
+
+def load_configuration() -> Settings:
+    """Settings and logging for a pipeline command; CommandError on bad configuration."""
+    from newswatch.logs import configure_logging
+    from newswatch.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise CommandError(f"configuration: {error}") from None
+    configure_logging()
+    return settings
+
+
+def open_connection(settings: Settings) -> redis.Redis:
+    """The Redis client (REDIS_URL or the embedded server); CommandError when it cannot be reached."""
+    from newswatch.connection import RedisUnavailable, connect
+    from newswatch.redis_server import EmbeddedServerError
+
+    try:
+        return connect(settings)
+    except (RedisUnavailable, EmbeddedServerError) as error:
+        raise CommandError(str(error)) from None
+
+
+def reports_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a CommandError into a one-line message on stderr and exit status 2."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except CommandError as error:
+            print(f"newswatch {args.command}: {error}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT (Ctrl-C), so loops end cleanly; handlers restored afterwards."""
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def file_progress(label: str, *, minimum: int = 50) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback: a rich progress bar on a terminal once there are `minimum` files, else silent."""
+    if not sys.stderr.isatty():
+        yield lambda _done, _total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    )
+    task: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if total < minimum:
+            return
+        if task is None:
+            progress.start()
+            task = progress.add_task(label, total=total)
+        progress.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        if task is not None:
+            progress.stop()
+
+
+@reports_errors
+def run_producer_command(args: argparse.Namespace) -> int:
+    from producer.service import SCAN_INTERVAL, produce_once, run_producer
+
+    settings = load_configuration()
+    connection = open_connection(settings)
+    if args.once:
+        with file_progress("scanning seeds") as progress:
+            result = produce_once(connection, settings, once=True, progress=progress)
+        print(
+            f"enqueued {len(result.enqueued.accepted)} articles in {len(result.enqueued.job_ids)} jobs; "
+            f"{len(result.enqueued.duplicates)} duplicates skipped; {len(result.bad)} files refused"
+        )
+        for bad in result.bad:
+            print(f"refused {bad.path}: {bad.reason}", file=sys.stderr)
+        return 0
+    with stop_on_signals() as stop:
+        run_producer(connection, settings, stop=stop, interval=args.interval or SCAN_INTERVAL)
+    return 0
