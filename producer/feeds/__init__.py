@@ -1,0 +1,1 @@
+"""Feed polling: the feeds file, conditional fetch, parsing, entries to documents, scheduling, health."""
