@@ -181,6 +181,7 @@ def enqueue_deliveries(
                     state.record_field(name, alert_id),
                     suppressed,
                     alert_id,
+                    pending_ttl(settings),
                 ],
                 client=client,
             )
@@ -203,6 +204,11 @@ def enqueue_deliveries(
         elif result == "capped":
             log.warning("alert suppressed: max_per_hour reached", sink=name, topic=topic, alert_id=alert_id)
     return Admitted(alert_id, outcome)
+
+
+def pending_ttl(settings: Settings) -> int:
+    """How long a channel waits for its enqueued drain job before a new alert or `kick_stalled` starts one."""
+    return settings.job_timeout + 60
 
 
 def start_drain(client: redis.Redis, sink: str, topic: str, settings: Settings, delay: float = 0.0) -> Job:
@@ -264,6 +270,7 @@ def close_window(
                 repr(now),
                 (config.max_per_hour or 0) if config else 0,
                 f"{sink}|digest:{topic}:",
+                pending_ttl(context.settings),
             ],
             client=client,
         )
@@ -302,7 +309,8 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
                 return f"sent {sent}"
             continue
         if time.monotonic() > handover_at:
-            client.delete(lock_key)  # hand over to a fresh job to stay under the job timeout
+            # Hand over to a fresh job to stay under the job timeout.
+            client.set(lock_key, state.PENDING, ex=pending_ttl(settings))
             start_drain(client, sink, topic, settings)
             return f"sent {sent}, handed over"
         scripts.acquire(keys=[lock_key], args=[token, hold], client=client)

@@ -16,7 +16,7 @@ import redis
 from newswatch import keys
 from newswatch.settings import Settings
 from worker import delivery_state as state
-from worker.delivery import close_window, context_for, start_drain
+from worker.delivery import close_window, context_for, pending_ttl, start_drain
 from worker.sinks.message import Message
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -85,7 +85,8 @@ def kick_stalled(client: redis.Redis, settings: Settings | None = None) -> int:
     context = context_for(settings)
     kicked = 0
     for sink, topic in _members(client, state.CHANNELS):
-        if client.llen(state.outbox(sink, topic)) and not client.exists(state.lock(sink, topic)):
+        ttl = pending_ttl(context.settings)
+        if client.llen(state.outbox(sink, topic)) and state.claim_pending(client, sink, topic, ttl):
             start_drain(client, sink, topic, context.settings)
             kicked += 1
     now = time.time()
@@ -255,5 +256,5 @@ def _requeue(
     if results[-1] and sink not in report.enabled_sinks:
         report.enabled_sinks.append(sink)
     report.requeued.append((sink, message.id))
-    if not client.exists(state.lock(sink, topic)):
+    if state.claim_pending(client, sink, topic, pending_ttl(settings)):
         start_drain(client, sink, topic, settings)

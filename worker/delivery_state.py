@@ -7,7 +7,7 @@ keeps the channel in backoff; when the retry schedule is spent, the whole waitin
 
 Key names (all under "newswatch:dlv:"), owned by this module:
   outbox:<sink>:<topic>     LIST   message JSON, oldest first
-  lock:<sink>:<topic>       STRING token of the drain job that owns the channel (expires)
+  lock:<sink>:<topic>       STRING token of the drain job that owns the channel, or "pending" (expires)
   channel:<sink>:<topic>    HASH   head, attempts (JSON list), next_at: the head's failed attempts
   channels                  SET    channels with an outbox ([sink, topic] JSON)
   queued:<sink>:<alert id>  STRING the alert was admitted for the sink (EX dedup window): idempotent enqueue
@@ -95,7 +95,8 @@ def record_field(sink: str, ident: str) -> str:
 # Admit one alert for one sink. Returns: dup | capped | digest | window | queued | drain.
 _ADMIT = """
 -- KEYS: queued, outbox, lock, channels, cap, suppressed, stats, digest, window, windows
--- ARGV: alert json, message json, member, now, cap, digest, marker ttl, suppressed field, suppressed json, id
+-- ARGV: alert json, message json, member, now, cap, digest, marker ttl, suppressed field, suppressed json,
+--       alert id, pending lock ttl
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[7]) then return 'dup' end
 if tonumber(ARGV[6]) > 0 then
   redis.call('RPUSH', KEYS[8], ARGV[1])
@@ -118,14 +119,14 @@ if tonumber(ARGV[5]) > 0 then
 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[3])
-if redis.call('EXISTS', KEYS[3]) == 0 then return 'drain' end
+if redis.call('SET', KEYS[3], 'pending', 'NX', 'EX', ARGV[11]) then return 'drain' end
 return 'queued'
 """
 
 # Close a digest window: its alerts become one message at the end of the outbox.
 _FLUSH = """
 -- KEYS: digest, window, windows, outbox, lock, channels, cap, suppressed, stats
--- ARGV: window start, member, message prefix, now, cap, suppressed field prefix, digest id placeholder
+-- ARGV: window start, member, message prefix, now, cap, suppressed field prefix, pending lock ttl
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'stale' end
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -146,14 +147,15 @@ end
 redis.call('HINCRBY', KEYS[9], 'digests', 1)
 redis.call('RPUSH', KEYS[4], message)
 redis.call('SADD', KEYS[6], ARGV[2])
-if redis.call('EXISTS', KEYS[5]) == 0 then return 'drain' end
+if redis.call('SET', KEYS[5], 'pending', 'NX', 'EX', ARGV[7]) then return 'drain' end
 return 'queued'
 """
 
-# Take (or keep) the channel for the drain job holding `token`.
+# Take (or keep) the channel for the drain job holding `token`. "pending": a drain job was enqueued for
+# the channel and nobody runs it yet (so further alerts do not enqueue more jobs); any drain job takes it.
 _ACQUIRE = """
 local owner = redis.call('GET', KEYS[1])
-if (not owner) or owner == ARGV[1] then
+if (not owner) or owner == ARGV[1] or owner == 'pending' then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
   return 1
 end
@@ -208,6 +210,14 @@ def scripts(client: redis.Redis) -> Scripts:
         )
         _scripts[id(client)] = found
     return found
+
+
+PENDING = "pending"
+
+
+def claim_pending(client: redis.Redis, sink: str, topic: str, ttl: int) -> bool:
+    """Mark the channel as having a drain job on the way; False when one runs or is on the way already."""
+    return bool(client.set(lock(sink, topic), PENDING, nx=True, ex=ttl))
 
 
 def text(value: bytes | str | None) -> str | None:
