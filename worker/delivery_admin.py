@@ -258,3 +258,14 @@ def _requeue(
     report.requeued.append((sink, message.id))
     if state.claim_pending(client, sink, topic, pending_ttl(settings)):
         start_drain(client, sink, topic, settings)
+
+
+def settle_step(client: redis.Redis, settings: Settings | None = None, *, close_windows: bool = True) -> bool:
+    """For `run --once`, called in its wait loop: close open digest windows (`close_windows`), restart
+    channels whose drain job was lost, and tell whether every alert is delivered or dead-lettered."""
+    if close_windows:
+        flush_open_digests(client, settings)
+    if deliveries_settled(client):
+        return True
+    kick_stalled(client, settings)
+    return False
