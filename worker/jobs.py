@@ -83,7 +83,8 @@ class MatcherCache:
             matcher = Matcher(load_watchlist(self.path))
         except Exception as error:
             if self._matcher is None:
-                raise WatchlistUnavailable(f"{self.path}: {error}") from error
+                message = str(error) if str(self.path) in str(error) else f"{self.path}: {error}"
+                raise WatchlistUnavailable(message) from error
             log.error(
                 "watchlist not reloaded, keeping the previous one", path=str(self.path), error=str(error)
             )

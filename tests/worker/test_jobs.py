@@ -140,7 +140,7 @@ def test_a_poison_article_fails_alone_and_is_retried_alone(redis_client: redis.R
     [retry_id] = queue.job_ids
     retry = queue.fetch_job(retry_id)
     assert retry is not None
-    assert retry.args == ([poison.to_json()],)
+    assert list(retry.args) == [[poison.to_json()]]
     assert retry.meta[jobs.ATTEMPT_META] == 2
     assert redis_client.hkeys(keys.PENDING) == [poison.article_id.encode()]
     record = json.loads(redis_client.hget(keys.FAILED, poison.article_id))  # type: ignore[arg-type]

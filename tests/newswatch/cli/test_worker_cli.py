@@ -1,0 +1,144 @@
+"""`newswatch worker` and the documented plain `rq worker` line, as real processes on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from newswatch import keys
+from newswatch.alert_log import AlertLog
+from newswatch.messages import Document, Source
+from newswatch.queues import ARTICLES_QUEUE, PROCESS_BATCH_JOB
+
+ROOT = Path(__file__).resolve().parents[3]
+RQ = str(Path(sys.executable).with_name("rq"))
+
+WATCHLIST = """
+[[topic]]
+id = "nk-troops-kursk"
+name = "North Korean troops in Kursk"
+query = '("North Korean" OR Pyongyang) NEAR/12 Kursk'
+"""
+
+KURSK = (
+    "Kursk front quiet for North Korean units\n\n"
+    "Ukrainian officers said the North Korean soldiers deployed in the Kursk region were pulled back."
+)
+
+
+@pytest.fixture
+def env(tmp_path: Path, redis_url: str) -> dict[str, str]:
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text(WATCHLIST, encoding="utf-8")
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "NEWSWATCH_WATCHLIST": str(watchlist),
+        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def enqueue_kursk(client: redis.Redis, name: str = "kursk.txt") -> Document:
+    doc = Document(url=f"file:///seeds/{name}", format="text", body=KURSK, source=Source(kind="file"))
+    client.hset(keys.PENDING, doc.article_id, json.dumps(doc.to_json()))
+    Queue(ARTICLES_QUEUE, connection=client, serializer=JSONSerializer).enqueue(
+        PROCESS_BATCH_JOB, [doc.to_json()]
+    )
+    return doc
+
+
+def test_burst_worker_processes_the_queue_and_logs_json_with_context(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    doc = enqueue_kursk(redis_client)
+    result = subprocess.run(
+        [sys.executable, "-m", "newswatch", "worker", "--burst"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [entry] = AlertLog(redis_client).latest()
+    assert entry.alert["article"]["id"] == doc.article_id
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [alert_line] = [line for line in lines if line["event"] == "alert"]
+    assert alert_line["article_id"] == doc.article_id
+    assert alert_line["topic"] == "nk-troops-kursk"
+    assert alert_line["job_id"]
+    assert redis_client.hlen(keys.PENDING) == 0
+
+
+def test_the_documented_plain_rq_worker_line_works(env: dict[str, str], redis_client: redis.Redis) -> None:
+    enqueue_kursk(redis_client)
+    result = subprocess.run(
+        [RQ, "worker", "--burst", "--url", env["REDIS_URL"], "--serializer", "rq.serializers.JSONSerializer",
+         "--worker-class", "rq.worker.SimpleWorker", "--with-scheduler", "--maintenance-interval", "10",
+         "--job-monitoring-interval", "5", "--worker-ttl", "30", ARTICLES_QUEUE],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(AlertLog(redis_client)) == 1
+    assert redis_client.hget(keys.STATS, "processed") == b"1"
+
+
+def test_forking_worker_class_gives_the_same_result(env: dict[str, str], redis_client: redis.Redis) -> None:
+    enqueue_kursk(redis_client)
+    result = subprocess.run(
+        [sys.executable, "-m", "newswatch", "worker", "--burst", "--worker-class", "fork"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(AlertLog(redis_client)) == 1
+
+
+def test_an_invalid_watchlist_stops_the_worker_with_one_line(
+    env: dict[str, str], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    Path(env["NEWSWATCH_WATCHLIST"]).write_text(
+        "[[topic]]\nid = 'x'\nquery = '(unclosed'\n", encoding="utf-8"
+    )
+    enqueue_kursk(redis_client)
+    result = subprocess.run(
+        [sys.executable, "-m", "newswatch", "worker", "--burst"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    message = result.stderr[result.stderr.index("newswatch worker: watchlist: ") :]
+    assert f"{env['NEWSWATCH_WATCHLIST']}:3:19: topic 'x'" in message  # file, line and column
+    assert "Traceback" not in result.stderr
+    assert redis_client.hlen(keys.PENDING) == 1  # nothing was taken
+
+
+def test_sigterm_is_a_warm_shutdown(env: dict[str, str], redis_client: redis.Redis) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newswatch", "worker"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not Worker.all(connection=redis_client) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [worker] = Worker.all(connection=redis_client)
+        assert worker.queue_names() == [ARTICLES_QUEUE]
+        enqueue_kursk(redis_client)
+        deadline = time.monotonic() + 30
+        while not len(AlertLog(redis_client)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "warm shut down requested" in err
+    assert Worker.all(connection=redis_client) == []  # it left the registry on its way out
