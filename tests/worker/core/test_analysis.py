@@ -1,0 +1,90 @@
+"""Folding, tokens, sentences, stems and offsets: what a watchlist author relies on."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.core.analysis import TOKEN_RE, fold, prepare, stem, stem_surface_prefixes, tokenize
+
+
+def test_case_and_latin_diacritics_do_not_matter() -> None:
+    assert tokenize("Zaporizhzhia CAFÉ Straße Ölpreis") == ["zaporizhzhia", "cafe", "strasse", "olpreis"]
+
+
+def test_cyrillic_short_i_stays_a_letter_but_stress_and_yo_fold() -> None:
+    assert tokenize("ДРУГОЙ Йошкар") == ["другой", "йошкар"]
+    assert tokenize("во\u0301йска") == ["войска"]
+    assert tokenize("Ёлка ёж") == ["елка", "еж"]
+    assert tokenize("Україна ї") == ["україна", "ї"]
+
+
+def test_decomposed_short_i_is_the_same_letter() -> None:
+    assert tokenize("и\u0306од") == tokenize("йод") == ["йод"]
+
+
+def test_hyphens_split_and_apostrophes_join() -> None:
+    assert tokenize("North-Korean") == tokenize("North Korean") == tokenize("North–Korean")
+    assert tokenize("Pyongyang’s troops") == ["pyongyang's", "troops"]
+    assert tokenize("'quoted' rock''n troops'") == ["quoted", "rock", "n", "troops"]
+    assert tokenize("Kur\u00adsk") == ["kursk"]
+
+
+def test_word_boundaries_in_other_scripts() -> None:
+    assert tokenize("Курской области, КНДР.") == ["курской", "области", "кндр"]
+    assert tokenize("कुर्स्क क्षेत्र") == ["कुर्स्क", "क्षेत्र"]
+
+
+def test_sentences_split_on_punctuation_but_not_on_initials_or_abbreviations() -> None:
+    text = "N. Korean troops left Kursk. The U.S. said so on Jan. 30 in Washington. Gen. Smith agreed!"
+    assert prepare(text).sentences() == [
+        ["n", "korean", "troops", "left", "kursk"],
+        ["the", "u", "s", "said", "so", "on", "jan", "30", "in", "washington"],
+        ["gen", "smith", "agreed"],
+    ]
+
+
+def test_headlines_and_blank_lines_end_sentences() -> None:
+    assert prepare("Battle for Kursk\nNorth Korean units arrived").sentences() == [
+        ["battle", "for", "kursk"],
+        ["north", "korean", "units", "arrived"],
+    ]
+
+
+def test_stems_group_inflections() -> None:
+    assert stem("troops") == stem("troop") == stem("troop's")
+    assert stem("deployed") == stem("deploying")
+    assert stem("войска") == stem("войск")
+
+
+def test_spans_point_into_the_original_text() -> None:
+    text = "«Straße» ﬁne… Курской обла\u0301сти — North Korean troops."
+    prepared = prepare(text)
+    got = [text[slice(*prepared.span(i))] for i in range(len(prepared.tokens))]
+    assert got == ["Straße", "ﬁne", "Курской", "обла\u0301сти", "North", "Korean", "troops"]
+
+
+@given(st.text(alphabet="aZé ß’'-.,!?\nКй\u0301ﬁ½xY0", max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_fast_tokeniser_agrees_with_the_canonical_token_regex(text: str) -> None:
+    prepared = prepare(text)
+    assert prepared.tokens == TOKEN_RE.findall(fold(text))
+    if "½" in text:
+        return  # a fraction folds to "1⁄2", which can merge with the digits around it
+    for i, token in enumerate(prepared.tokens):
+        start, end = prepared.span(i)
+        assert tokenize(text[start:end]) == [token]
+
+
+@pytest.mark.corpus
+def test_stem_prefix_covers_every_word_of_real_articles() -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[3] / ".." / "shared" / "corpora" / "articles" / "aeb" / "ground-truth.json"
+    if not path.exists():
+        pytest.skip("no corpus")
+    vocabulary = {t for v in json.loads(path.read_text()).values() for t in tokenize(v["articleBody"])}
+    bad = [t for t in vocabulary if not any(t.startswith(p) for p in stem_surface_prefixes(t))]
+    assert bad == []

@@ -1,0 +1,122 @@
+"""Where the terms of a watchlist occur in one article: positions, spans, sloppy phrases, NEAR pairs.
+
+Shared by the matcher's fast path (presence sets and closures), its evidence and its explanations.
+A span is (field, first token, last token); field 0 is the title, 1 the body.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from worker.core.analysis import Prepared
+
+TITLE, BODY = 0, 1
+FIELD_NAMES = ("title", "body")
+Span = tuple[int, int, int]
+_SENTENCE_GAP = re.compile("  +")
+
+
+@dataclass(slots=True)
+class Hits:
+    """Term occurrences found by the automaton pass: for each field, base term id -> stream offsets."""
+
+    fields: tuple[Prepared, Prepared]
+    raw: tuple[dict[int, list[int]], dict[int, list[int]]]
+    present: set[int]
+    _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    _breaks: dict[int, list[int]] = field(default_factory=dict)
+
+    def positions(self, base: int, field_index: int) -> list[int]:
+        """Sorted token indices where base term `base` starts in a field."""
+        key = (base, field_index)
+        cached = self._positions.get(key)
+        if cached is None:
+            offsets = self.raw[field_index].get(base)
+            if offsets:
+                token_at = self.fields[field_index].token_at
+                cached = sorted({token_at(o) for o in offsets})
+            else:
+                cached = []
+            self._positions[key] = cached
+        return cached
+
+    def sentence_of(self, field_index: int, token: int) -> int:
+        """The sentence number of a token (sentences are separated by 2+ spaces in the stream)."""
+        breaks = self._breaks.get(field_index)
+        prepared = self.fields[field_index]
+        if breaks is None:
+            breaks = [m.start() for m in _SENTENCE_GAP.finditer(prepared.stream, 1, len(prepared.stream) - 1)]
+            self._breaks[field_index] = breaks
+        return bisect_right(breaks, prepared.starts[token])
+
+
+def near_spans(left: list[Span], right: list[Span], distance: int, first_only: bool = False) -> list[Span]:
+    """Covering spans of every (left, right) pair that does not overlap and is at most `distance` apart.
+
+    Distance counts words: adjacent words are 1 apart. Either order; same field only.
+    """
+    out: list[Span] = []
+    if not left or not right:
+        return out
+    ordered = sorted(right)
+    starts = [(f, s) for f, s, _ in ordered]
+    longest = max(e - s for _, s, e in ordered)
+    for f, s, e in left:
+        lo = bisect_left(starts, (f, s - distance - longest))
+        hi = bisect_right(starts, (f, e + distance))
+        for i in range(lo, hi):
+            rf, rs, re_ = ordered[i]
+            if rf != f:
+                continue
+            if re_ < s:
+                gap = s - re_
+            elif e < rs:
+                gap = rs - e
+            else:
+                continue
+            if gap <= distance:
+                out.append((f, min(s, rs), max(e, re_)))
+                if first_only:
+                    return out
+    return out
+
+
+def slop_spans(
+    occurrences: list[list[int]], slop: int, field_index: int, hits: Hits, first_only: bool = False
+) -> list[Span]:
+    """Lucene's sloppy phrase: word i at position p_i (all distinct, one sentence) with
+    max(p_i - i) - min(p_i - i) <= slop. `occurrences[i]` are the sorted positions of word i."""
+    if any(not o for o in occurrences):
+        return []
+    adjusted = sorted({p - i for i, occ in enumerate(occurrences) for p in occ})
+    out: set[Span] = set()
+    for low in adjusted:
+        choices = []
+        for i, occ in enumerate(occurrences):
+            a = bisect_left(occ, low + i)
+            b = bisect_right(occ, low + i + slop)
+            if a == b:
+                break
+            choices.append(occ[a:b])
+        else:
+            for combo in _distinct_combinations(choices, 0, ()):
+                if len({hits.sentence_of(field_index, p) for p in combo}) == 1:
+                    out.add((field_index, min(combo), max(combo)))
+                    if first_only:
+                        return list(out)
+                    break  # one per window is enough for evidence
+    return sorted(out)
+
+
+def _distinct_combinations(
+    choices: list[list[int]], i: int, taken: tuple[int, ...]
+) -> Iterator[tuple[int, ...]]:
+    if i == len(choices):
+        yield taken
+        return
+    for p in choices[i]:
+        if p not in taken:
+            yield from _distinct_combinations(choices, i + 1, (*taken, p))
