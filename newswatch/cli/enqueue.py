@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Documents read before they are enqueued together; bounds memory on a large folder.
 CHUNK = 500
+#: Seconds `--wait` waits before it says that no worker is running.
+NO_WORKER_WARNING = 5.0
 #: Default seconds `--wait` waits for the workers before giving up.
 WAIT_TIMEOUT = 300.0
 
@@ -167,22 +169,26 @@ def _wait_and_report(
 ) -> bool:
     """Wait until the articles leave the pending ledger, print their alerts and failures; True on a match."""
     from newswatch import keys
+    from newswatch.alert_log import format_alert_line
     from producer.enqueue import pending_among
 
-    if not _workers_alive(connection):
-        print(
-            "newswatch enqueue: no worker is running; start `newswatch worker` or `newswatch run` to process",
-            file=sys.stderr,
-        )
-    deadline = time.monotonic() + args.timeout
+    started = time.monotonic()
+    deadline = started + args.timeout
+    warned = False
     remaining = pending_among(connection, article_ids)
     while remaining and time.monotonic() < deadline:
         time.sleep(0.2)
         remaining = pending_among(connection, list(remaining))
+        if not warned and time.monotonic() - started > NO_WORKER_WARNING and not _workers_alive(connection):
+            print(
+                "newswatch enqueue: no worker is running; start `newswatch worker` or `newswatch run`",
+                file=sys.stderr,
+            )
+            warned = True
     wanted = set(article_ids)
     alerts = alerts_since(connection, after, wanted)
     for alert in alerts:
-        print(json.dumps(alert, ensure_ascii=False) if args.json else format_alert(alert))
+        print(json.dumps(alert, ensure_ascii=False) if args.json else format_alert_line(alert))
     failed = connection.hmget(keys.FAILED, article_ids)
     for article_id, raw in zip(article_ids, failed, strict=True):
         if raw is not None:
@@ -222,22 +228,3 @@ def _workers_alive(connection: redis.Redis) -> bool:
     from newswatch.queues import ARTICLES_QUEUE
 
     return Worker.count(queue=Queue(ARTICLES_QUEUE, connection=connection)) > 0
-
-
-def format_alert(alert: dict[str, Any], width: int = 160) -> str:
-    """One readable line: topic, title, source, snippet."""
-    topic = alert.get("topic") or {}
-    article = alert.get("article") or {}
-    title = article.get("title") or article.get("url") or article.get("id", "")
-    source = article.get("source") or ""
-    if isinstance(source, dict):
-        source = source.get("name") or source.get("url") or source.get("kind", "")
-    snippet = " ".join(str(alert.get("snippet") or "").split())
-    if len(snippet) > width:
-        snippet = snippet[: width - 1] + "…"
-    line = f"[{topic.get('id', '?')}] {title}"
-    if source:
-        line += f" ({source})"
-    if snippet:
-        line += f" — {snippet}"
-    return line

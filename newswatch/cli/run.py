@@ -215,9 +215,9 @@ def run_forever(
 
 
 def _print_alert(alert: dict[str, Any], as_json: bool) -> None:
-    from newswatch.cli.enqueue import format_alert
+    from newswatch.alert_log import format_alert_line
 
-    print(json.dumps(alert, ensure_ascii=False) if as_json else format_alert(alert), flush=True)
+    print(json.dumps(alert, ensure_ascii=False) if as_json else format_alert_line(alert), flush=True)
 
 
 def run_once(

@@ -1,0 +1,156 @@
+"""Pipeline drain rate against RQ's floor: 3,000 plain-text articles through one worker, by batch size.
+
+    .venv/bin/python bench/pipeline.py [--articles 3000] [--runs 3] [--sizes 1,10,25,50,100,200]
+
+On a fresh embedded valkey-server: (1) RQ's floor, 3,000 no-op jobs (one per article) drained by one
+worker of the class `newswatch worker` uses; (2) the backlog of 3,000 real-sized articles enqueued by
+the producer (dedup, batches, pending ledger) and drained by that worker (extract, match against the
+default watchlist, alert log, ledger). Prints the ratio of the drain rates at Settings.batch_size, and a
+table of batch sizes that justifies that default. Medians of --runs runs; enqueueing is not timed.
+
+Article bodies come from ../shared/corpora/articles/aeb/ground-truth.json when present (each used
+several times with a distinct last line, so none is a duplicate); else generated text of similar sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpora" / "articles" / "aeb" / "ground-truth.json"
+sys.path.insert(0, str(ROOT))
+
+
+def noop(_index: int) -> None:
+    """The floor's job: does nothing, so its cost is RQ's own."""
+
+
+def article_bodies(count: int) -> tuple[list[str], str]:
+    """`count` distinct plain-text bodies and where they came from."""
+    if CORPUS.is_file():
+        corpus = json.loads(CORPUS.read_text(encoding="utf-8"))
+        texts = [entry["articleBody"] for entry in corpus.values() if entry.get("articleBody")]
+        origin = f"{len(texts)} article bodies of {CORPUS.relative_to(ROOT.parent)}"
+    else:
+        rng = random.Random(7)
+        sentence = (
+            "the ministry said on monday that officials expected talks with regional leaders to resume "
+            "after a week of strikes on ports power plants and rail lines across the country"
+        )
+        words = sentence.split(" ")
+        texts = [" ".join(rng.choice(words) for _ in range(rng.randint(150, 1500))) for _ in range(181)]
+        origin = "generated text (corpus absent)"
+    bodies = [f"{texts[i % len(texts)]}\n\nBench copy {i}.\n" for i in range(count)]
+    return bodies, origin
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--articles", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="1,10,25,50,100,200", help="batch sizes for the table")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+
+    workdir = Path(tempfile.mkdtemp(prefix="nw-bench-"))
+    watchlist = ROOT / "watchlist.toml"
+    os.environ.update(
+        {
+            "NEWSWATCH_DATA_DIR": str(workdir / "data"),
+            "NEWSWATCH_WATCHLIST": str(watchlist),
+            "NEWSWATCH_CONFIG": str(workdir / "none.toml"),
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from newswatch.connection import connect
+    from newswatch.logs import configure_logging
+    from newswatch.messages import Document, Source
+    from newswatch.queues import ARTICLES_QUEUE
+    from newswatch.redis_server import embedded_server
+    from newswatch.settings import load_settings
+    from producer.enqueue import enqueue_documents
+    from worker.jobs import warm_up
+    from worker.runner import build_worker
+
+    configure_logging("WARNING", json=True)
+    settings = load_settings()
+    connection = connect(settings)
+    bodies, origin = article_bodies(args.articles)
+    documents = [
+        Document(url=f"https://bench.example.org/{i}", format="text", body=body, source=Source(kind="feed"))
+        for i, body in enumerate(bodies)
+    ]
+    warm_up()  # the watchlist is compiled once per worker process, not per job: keep it out of the timing
+
+    def drain() -> float:
+        worker = build_worker(connection, ARTICLES_QUEUE)
+        started = time.perf_counter()
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        elapsed = time.perf_counter() - started
+        if connection.hlen("newswatch:pending"):
+            raise SystemExit("bench: articles left pending; the pipeline is broken")
+        return elapsed
+
+    def floor_run() -> float:
+        connection.flushall()
+        queue = Queue(ARTICLES_QUEUE, connection=connection, serializer=JSONSerializer)
+        for start in range(0, args.articles, 500):
+            stop = min(start + 500, args.articles)
+            queue.enqueue_many(
+                [Queue.prepare_data(f"{__name__}.noop", (i,), result_ttl=600) for i in range(start, stop)]
+            )
+        return args.articles / drain()
+
+    def pipeline_run(batch_size: int) -> float:
+        connection.flushall()
+        result = enqueue_documents(connection, documents, settings, source="bench", batch_size=batch_size)
+        assert len(result.accepted) == args.articles
+        return args.articles / drain()
+
+    try:
+        print(f"articles: {args.articles} plain-text bodies from {origin}", file=sys.stderr)
+        print(
+            f"watchlist: {watchlist}; worker: {build_worker(connection).__class__.__name__}", file=sys.stderr
+        )
+        floor = statistics.median(floor_run() for _ in range(args.runs))
+        rates = {}
+        for size in sizes:
+            rates[size] = statistics.median(pipeline_run(size) for _ in range(args.runs))
+            print(f"  batch size {size}: {rates[size]:,.0f} articles/s", file=sys.stderr)
+        default = settings.batch_size
+        if default not in rates:
+            rates[default] = statistics.median(pipeline_run(default) for _ in range(args.runs))
+    finally:
+        connection.close()
+        embedded_server(workdir / "data").stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"RQ floor (no-op job per article, same worker class): {floor:,.0f} jobs/s")
+    print(f"pipeline at batch size {default} (Settings.batch_size): {rates[default]:,.0f} articles/s")
+    print(f"ratio: {rates[default] / floor:.1f}x the floor (target >= 5x)")
+    print()
+    print("batch size | articles/s | x floor")
+    print("-----------|------------|--------")
+    for size in sorted(rates):
+        print(f"{size:>10} | {rates[size]:>10,.0f} | {rates[size] / floor:>6.1f}")
+    print(f"(medians of {args.runs} runs, {args.articles} articles each, one worker)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
