@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,19 @@ def warm_up() -> None:
     worker_state().matchers.get()
 
 
+def check_configuration() -> None:
+    """At worker start: the watchlist compiles, the sinks are valid and every sink a topic names exists.
+
+    Raises WatchlistUnavailable or worker.sinks.SinkConfigError with a message naming the problem.
+    """
+    from worker.delivery import use_settings
+
+    state = worker_state()
+    matcher = state.matchers.get()
+    context = use_settings(state.settings)
+    context.sinks.check_topics({topic.id: topic.sinks for topic in matcher.topics})
+
+
 @dataclass
 class _Batch:
     """One run of process_batch: where it runs and what it did."""
@@ -199,7 +212,7 @@ def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
                 batch.summary["skipped"] += 1
                 log.debug("already processed, skipped")
                 return
-            article = extract(document)
+            article = extract(_with_page(document, batch.state.settings))
             matches = matcher.match(article)
             matched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             alerts = build_alerts(article, matches, matched_at)
@@ -210,13 +223,17 @@ def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
             return
         alert_log = batch.state.alert_log(batch.connection)
         for alert in alerts:
-            with structlog.contextvars.bound_contextvars(topic=alert["topic"]["id"]):
+            topic_id = alert["topic"]["id"]
+            with structlog.contextvars.bound_contextvars(topic=topic_id):
                 entry = alert_log.append(alert)
                 if entry is None:
                     log.info("alert already in the log", alert_id=alert["id"])
                 else:
                     log.info("alert", alert_id=alert["id"], score=alert["score"], title=article.title)
                     batch.summary["alerts"].append(alert["id"])
+                # Also for an alert the log already had: a crash may have come between the append and
+                # this call; admission is idempotent per (alert, sink), so nothing is sent twice.
+                _deliver(batch, matcher, alert, topic_id)
         with batch.connection.pipeline(transaction=True) as pipe:
             pipe.set(done_key, document.content_hash, ex=batch.state.settings.dedup_window)
             pipe.hdel(keys.PENDING, article_id)
@@ -225,6 +242,39 @@ def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
             pipe.execute()
         batch.summary["processed"] += 1
         log.debug("processed", matches=len(matches))
+
+
+def _with_page(document: Document, settings: Settings) -> Document:
+    """The document with its web page as body: a bare URL, or a feed entry that asks for the full text.
+
+    A feed entry whose page cannot be fetched keeps the feed's own text; a bare URL fails (and is retried).
+    """
+    if document.format != "url" and not document.full_text:
+        return document
+    if document.format == "url" and document.body:
+        return document
+    from worker.page_fetch import PageFetchError, fetch_page
+
+    try:
+        page = fetch_page(document.url, settings)
+    except PageFetchError as error:
+        if document.body:
+            log.warning("page not fetched, using the feed's text", url=document.url, error=error.reason)
+            return document
+        raise
+    return replace(document, format="url", body=page.html)
+
+
+def _deliver(batch: _Batch, matcher: Any, alert: dict[str, Any], topic_id: str) -> None:
+    """Hand the alert to its sinks (the topic's `sinks`, else the default ones) via the deliveries queue."""
+    from worker.delivery import enqueue_deliveries
+
+    try:
+        topic = matcher.topics[matcher.topic_index(topic_id)]
+        routing = tuple(topic.sinks) or None
+    except (KeyError, IndexError, AttributeError):
+        routing = None
+    enqueue_deliveries(batch.connection, alert, batch.state.settings, routing=routing)
 
 
 def _record_failure(batch: _Batch, data: dict[str, Any], error: str) -> None:

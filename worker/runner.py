@@ -99,9 +99,14 @@ def run_worker(
     """
     worker = build_worker(connection, queue_name, worker_class=worker_class)
     if queue_name == ARTICLES_QUEUE:
-        from worker.jobs import warm_up
+        from worker.jobs import check_configuration
 
-        warm_up()  # a broken watchlist stops the worker here, with the error, before it takes a job
+        check_configuration()  # a broken watchlist or sink stops the worker here, before it takes a job
+    else:
+        from worker.delivery import use_settings
+        from worker.jobs import worker_state
+
+        use_settings(worker_state().settings)
     log.info("worker starting", worker=worker.name, queue=queue_name, worker_class=worker_class, burst=burst)
     return bool(
         worker.work(

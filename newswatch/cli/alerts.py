@@ -28,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"show the last N alerts first (default {DEFAULT_LIMIT}; 0 with --follow: only new ones)",
     )
     parser.set_defaults(handler=run)
+    from worker.delivery_cli import add_delivery_arguments  # light: imports only argparse and json
+
+    add_delivery_arguments(parser)  # `alerts --failed` and `alerts redeliver ...` (delivery issue)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from newswatch.logs import configure_logging
     from newswatch.settings import SettingsError, load_settings
 
+    if args.failed:
+        from worker.delivery_cli import show_failed
+
+        return show_failed(args)
     if args.limit < 0:
         print("newswatch alerts: --limit must be 0 or more", file=sys.stderr)
         return 2

@@ -85,6 +85,8 @@ def collect(connection: Any) -> dict[str, Any]:
         )
     }
     counts.update({k: v for k, v in stats.items() if k not in counts})
+    from worker.delivery_admin import delivery_counts
+
     return {
         "queues": queues,
         "workers": workers,
@@ -92,6 +94,7 @@ def collect(connection: Any) -> dict[str, Any]:
         "pending": int(connection.hlen(keys.PENDING)),
         "alert_log": int(connection.xlen(keys.ALERTS_STREAM)),
         "failed": failed,
+        "deliveries": delivery_counts(connection),
     }
 
 
@@ -113,6 +116,11 @@ def render(status: dict[str, Any]) -> None:
     console.print(f"Articles and alerts: {summary}")
     console.print(f"Pending (accepted, not processed yet): {status['pending']}")
     console.print(f"Alert log entries: {status['alert_log']}")
+    if "deliveries" in status:
+        from worker.delivery_cli import status_lines
+
+        for line in status_lines(status["deliveries"]):
+            console.print(line, highlight=False)
 
     workers = Table(title=f"Workers alive: {len(status['workers'])}", title_justify="left")
     for column in ("name", "queues", "state", "current job", "last heartbeat"):

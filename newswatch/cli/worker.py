@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from newswatch.settings import SettingsError, load_settings
     from worker.jobs import WatchlistUnavailable
     from worker.runner import QUEUES, run_worker
+    from worker.sinks import SinkConfigError
 
     configure_logging(args.log_level)
     try:
@@ -65,5 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except WatchlistUnavailable as error:
         print(f"newswatch worker: watchlist: {error}", file=sys.stderr)
+        return 2
+    except SinkConfigError as error:
+        print(f"newswatch worker: sinks: {error}", file=sys.stderr)
         return 2
     return 0
