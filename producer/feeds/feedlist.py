@@ -60,8 +60,9 @@ def parse_toml_feeds(text: str, path: Path = Path("<feeds>")) -> list[FeedSpec]:
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         found = _TOML_LINE.search(message)
-        where = found.group(1) if found else "?"
-        raise FeedListError(path, [f"{path}:{where}: {_TOML_LINE.sub('', message).strip()}"]) from None
+        where = found.group(1) if found else str(max(1, len(text.splitlines())))  # "at end of document"
+        message = _TOML_LINE.sub("", message).replace("(at end of document)", "at end of file").strip()
+        raise FeedListError(path, [f"{path}:{where}: {message}"]) from None
     lines = text.splitlines()
     headers = [number for number, line in enumerate(lines, 1) if _FEED_HEADER.match(line)]
     problems: list[str] = []
