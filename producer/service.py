@@ -26,8 +26,12 @@ PollSource = Callable[[redis.Redis, Settings, bool], EnqueueResult]
 
 
 def other_sources(settings: Settings) -> list[PollSource]:
-    """Hook for the feeds poller (a later issue): the sources polled beside the seeds folder."""
-    return []
+    """The sources polled beside the seeds folder: the feeds of NEWSWATCH_FEEDS when it is set."""
+    if settings.feeds is None:
+        return []
+    from producer.feeds.poller import feed_source
+
+    return [feed_source]
 
 
 @dataclass

@@ -86,31 +86,32 @@ def _positive(text: str) -> int:
 
 
 class WorkerPool:
-    """Article worker subprocesses (`newswatch worker`): started, restarted when they die, stopped warmly."""
+    """Worker subprocesses (`newswatch worker`): `count` on the articles queue and one on the deliveries
+    queue (one queue per process); started, restarted when they die, stopped warmly."""
 
     def __init__(self, count: int, settings: Settings) -> None:
-        self.count = count
+        self.queues = ["articles"] * count + ["deliveries"]
         self.settings = settings
         self.processes: list[subprocess.Popen[bytes]] = []
         self._last_start = 0.0
         self._started_at: dict[int, float] = {}
         self._quick_deaths = 0
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-c", LAUNCHER, str(os.getpid()), "worker"]
+    def command(self, queue: str) -> list[str]:
+        return [sys.executable, "-c", LAUNCHER, str(os.getpid()), "worker", "--queue", queue]
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, queue: str) -> subprocess.Popen[bytes]:
         self._last_start = time.monotonic()
         # Own session: a Ctrl-C in the terminal reaches only us, and we stop the workers in order.
         # Their stdout goes to our stderr, so that stdout carries only alerts (--json).
         process = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), start_new_session=True
+            self.command(queue), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), start_new_session=True
         )
         self._started_at[process.pid] = self._last_start
         return process
 
     def start(self) -> None:
-        self.processes = [self._spawn() for _ in range(self.count)]
+        self.processes = [self._spawn(queue) for queue in self.queues]
 
     def alive(self) -> int:
         return sum(process.poll() is None for process in self.processes)
@@ -132,7 +133,7 @@ class WorkerPool:
             if self._quick_deaths > MAX_QUICK_DEATHS:
                 raise CommandError(f"workers keep exiting right after start (last status {code}); see above")
             print(f"newswatch run: worker {process.pid} exited ({code}); restarting", file=sys.stderr)
-            self.processes[index] = self._spawn()
+            self.processes[index] = self._spawn(self.queues[index])
 
     def stop(self) -> None:
         """SIGTERM (warm shutdown: the current job finishes), then SIGKILL after the job timeout."""
@@ -154,10 +155,12 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def other_waits(connection: redis.Redis, settings: Settings) -> bool:
-    """Hook for the delivery issue: True while alerts are still being delivered (not yet delivered or
-    dead-lettered). `run --once` waits for it after the articles are processed."""
-    return False
+def deliveries_pending(connection: redis.Redis, settings: Settings) -> bool:
+    """True while some alert is neither delivered nor dead-lettered; also closes open digest windows and
+    restarts delivery channels whose job was lost (`run --once` does not wait for a digest period)."""
+    from worker.delivery_admin import settle_step
+
+    return not settle_step(connection, settings)
 
 
 def reconcile(connection: redis.Redis, settings: Settings) -> None:
@@ -200,7 +203,8 @@ def run_forever(
     )
     producer.start()
     print(
-        f"newswatch: {args.workers} worker(s) on {redis_target(settings)}; watching {settings.seeds_dir}/ "
+        f"newswatch: {args.workers} article worker(s) and a delivery worker on {redis_target(settings)}; "
+        f"watching {settings.seeds_dir}/ "
         f"with {settings.watchlist}. Ctrl-C stops.",
         file=sys.stderr,
     )
@@ -280,7 +284,7 @@ def _wait_until_processed(
         reconcile(connection, settings)
         pending = int(connection.hlen(keys.PENDING))
         busy = queue.count + queue.started_job_registry.count + queue.scheduled_job_registry.count
-        if pending == 0 and busy == 0 and not other_waits(connection, settings):
+        if pending == 0 and busy == 0 and not deliveries_pending(connection, settings):
             return None
         if pending and not busy:
             idle_since = idle_since or time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -127,7 +129,7 @@ def test_sigterm_stops_everything_without_orphans(environment: dict[str, str]) -
     while len(lines) < 2 and time.monotonic() < deadline:  # the console prints the two alerts
         time.sleep(0.2)
     descendants = psutil.Process(run.pid).children(recursive=True)  # workers and rq's scheduler process
-    assert len(psutil.Process(run.pid).children()) == 2
+    assert len(psutil.Process(run.pid).children()) == 3  # two article workers, one delivery worker
 
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=120)
@@ -138,3 +140,21 @@ def test_sigterm_stops_everything_without_orphans(environment: dict[str, str]) -
     assert not alive, "workers outlived `newswatch run`"
     assert any("[nk-troops-kursk]" in line and "kursk.txt" in line for line in lines), lines
     assert not EmbeddedServer(Path(environment["NEWSWATCH_DATA_DIR"])).ping(), "the embedded server stopped"
+
+
+@pytest.mark.slow
+def test_run_once_waits_until_every_alert_is_delivered(environment: dict[str, str], httpserver: Any) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    environment.update(
+        {
+            "NEWSWATCH_WEBHOOK_URL": httpserver.url_for("/hook"),
+            "NEWSWATCH_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"k" * 24).decode(),
+            "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+    )
+
+    result = run_once(environment)
+
+    assert result.returncode == 0, result.stderr
+    delivered = [json.loads(request.get_data()) for request, _response in httpserver.log]
+    assert sorted(body["data"]["topic"]["id"] for body in delivered) == ["grain-corridor", "nk-troops-kursk"]
