@@ -39,6 +39,8 @@ CRASH_RETRY = Retry(max=3, interval=[5, 30, 120])
 JITTER = 0.2  # each backoff delay is spread by ±20% so a recovered receiver is not hit all at once
 #: A drain job hands its channel over after this share of the job timeout, to stay under it.
 DRAIN_SHARE_OF_TIMEOUT = 0.5
+#: Messages read from an outbox at once (their delivered markers are checked in one round trip).
+DRAIN_BATCH = 50
 
 
 def now_iso(at: float | None = None) -> str:
@@ -298,8 +300,8 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
     handover_at = time.monotonic() + settings.job_timeout * DRAIN_SHARE_OF_TIMEOUT
     sent = 0
     while True:
-        raw: Any = client.lindex(outbox_key, 0)
-        if raw is None:
+        batch: list[Any] = client.lrange(outbox_key, 0, DRAIN_BATCH - 1)
+        if not batch:
             released = scripts.release_if_empty(
                 keys=[lock_key, outbox_key, state.CHANNELS, state.channel_state(sink, topic)],
                 args=[token, state.member(sink, topic)],
@@ -313,63 +315,91 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
             client.set(lock_key, state.PENDING, ex=pending_ttl(settings))
             start_drain(client, sink, topic, settings)
             return f"sent {sent}, handed over"
-        scripts.acquire(keys=[lock_key], args=[token, hold], client=client)
-        record = json.loads(raw)
-        message = Message.from_json(record, sink)
-        if not record.get("force") and client.exists(state.delivered(sink, message.id)):
-            client.lrem(outbox_key, 1, raw)  # a run before a crash was answered 2xx already
-            continue
         problem = _unusable(client, config, sink)
         if problem is not None:
-            dead_letter(client, sink, topic, [raw], [_attempt(None, problem)], problem)
+            dead_letter(client, sink, topic, batch, [_attempt(None, problem)], problem)
             continue
         assert config is not None
-        result = context.sink(sink).send(message)
-        if result.ok:
-            scripts.complete(
-                keys=[
-                    outbox_key,
-                    state.delivered(sink, message.id),
-                    state.channel_state(sink, topic),
-                    state.STATS,
-                ],
-                args=[raw, settings.dedup_window, len(message.alerts)],
-                client=client,
-            )
-            sent += 1
-            continue
-        attempts = _record_attempt(client, sink, topic, message.id, result)
-        log.warning(
-            "delivery attempt failed", sink=sink, topic=topic, message_id=message.id,
-            attempt=len(attempts), status=result.status, error=result.error,
-        )  # fmt: skip
-        if result.gone:
-            client.hset(
-                state.DISABLED,
-                sink,
-                json.dumps({"fingerprint": config.fingerprint, "at": now_iso(), "error": result.error}),
-            )
-            log.error("sink disabled: the receiver answered 410 Gone", sink=sink)
-            waiting = client.lrange(outbox_key, 0, -1)
-            dead_letter(client, sink, topic, waiting, attempts, result.error or "410 Gone", head=raw)
-            continue
-        retries = settings.webhook_retries
-        if len(attempts) > len(retries):
-            waiting = client.lrange(outbox_key, 0, -1)
-            error = f"gave up after {len(attempts)} attempts: {result.error}"
-            dead_letter(client, sink, topic, waiting, attempts, error, head=raw)
-            continue
-        delay = jittered(retries[len(attempts) - 1])
-        client.hset(state.channel_state(sink, topic), "next_at", repr(time.time() + delay))
-        # Keep the channel through the backoff: alerts that arrive meanwhile wait behind the head.
-        client.set(lock_key, token, ex=int(delay + settings.job_timeout + 120))
-        queue = deliveries_queue(client)
-        options: dict[str, Any] = {"job_timeout": settings.job_timeout, "retry": CRASH_RETRY, "result_ttl": 0}
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), DRAIN_JOB, sink, topic, token, **options)
-        else:
-            queue.enqueue(DRAIN_JOB, sink, topic, token, **options)
-        return f"sent {sent}, retry in {delay:.1f}s"
+        records = [json.loads(raw) for raw in batch]
+        messages = [Message.from_json(record, sink) for record in records]
+        with client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.exists(state.delivered(sink, message.id))
+            answered = pipe.execute()
+        outcome = None
+        for raw, record, message, done in zip(batch, records, messages, answered, strict=True):
+            if done and not record.get("force"):
+                client.lrem(outbox_key, 1, raw)  # a run before a crash was answered 2xx already
+                continue
+            result = context.sink(sink).send(message)
+            if result.ok:
+                owned = scripts.complete(
+                    keys=[
+                        outbox_key,
+                        state.delivered(sink, message.id),
+                        state.channel_state(sink, topic),
+                        state.STATS,
+                        lock_key,
+                    ],
+                    args=[raw, settings.dedup_window, len(message.alerts), token, hold],
+                    client=client,
+                )
+                sent += 1
+                if not owned:
+                    return f"sent {sent}, lost the channel"  # our lock expired; another job took over
+                continue
+            outcome = _failed(client, context, config, sink, topic, token, raw, message, result)
+            break
+        if outcome is not None and outcome != "dead-lettered":
+            return f"sent {sent}, {outcome}"
+
+
+def _failed(
+    client: redis.Redis,
+    context: DeliveryContext,
+    config: SinkConfig,
+    sink: str,
+    topic: str,
+    token: str,
+    raw: Any,
+    message: Message,
+    result: SendResult,
+) -> str:
+    """Record a failed attempt of the head; dead-letter the channel, or schedule the next try."""
+    settings = context.settings
+    outbox_key, lock_key = state.outbox(sink, topic), state.lock(sink, topic)
+    attempts = _record_attempt(client, sink, topic, message.id, result)
+    log.warning(
+        "delivery attempt failed", sink=sink, topic=topic, message_id=message.id,
+        attempt=len(attempts), status=result.status, error=result.error,
+    )  # fmt: skip
+    if result.gone:
+        client.hset(
+            state.DISABLED,
+            sink,
+            json.dumps({"fingerprint": config.fingerprint, "at": now_iso(), "error": result.error}),
+        )
+        log.error("sink disabled: the receiver answered 410 Gone", sink=sink)
+        waiting = client.lrange(outbox_key, 0, -1)
+        dead_letter(client, sink, topic, waiting, attempts, result.error or "410 Gone", head=raw)
+        return "dead-lettered"
+    retries = settings.webhook_retries
+    if len(attempts) > len(retries):
+        waiting = client.lrange(outbox_key, 0, -1)
+        error = f"gave up after {len(attempts)} attempts: {result.error}"
+        dead_letter(client, sink, topic, waiting, attempts, error, head=raw)
+        return "dead-lettered"
+    delay = jittered(retries[len(attempts) - 1])
+    client.hset(state.channel_state(sink, topic), "next_at", repr(time.time() + delay))
+    # Keep the channel through the backoff: alerts that arrive meanwhile wait behind the head.
+    client.set(lock_key, token, ex=int(delay + settings.job_timeout + 120))
+    queue = deliveries_queue(client)
+    options: dict[str, Any] = {"job_timeout": settings.job_timeout, "retry": CRASH_RETRY, "result_ttl": 0}
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), DRAIN_JOB, sink, topic, token, **options)
+    else:
+        queue.enqueue(DRAIN_JOB, sink, topic, token, **options)
+    return f"retry in {delay:.1f}s"
 
 
 def _unusable(client: redis.Redis, config: SinkConfig | None, sink: str) -> str | None:

@@ -174,13 +174,18 @@ return 1
 
 # A receiver answered 2xx: mark the message delivered and take it off the outbox in one step.
 _COMPLETE = """
--- KEYS: outbox, delivered, channel state, stats.  ARGV: raw message, marker ttl, alert count
+-- KEYS: outbox, delivered, channel state, stats, lock.  ARGV: raw message, marker ttl, alert count, token,
+--       lock ttl.  Returns 1 while the caller still owns the channel (its lock is extended), else 0.
 if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
 redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[4], 'delivered', 1)
 redis.call('HINCRBY', KEYS[4], 'delivered_alerts', ARGV[3])
-return 1
+if redis.call('GET', KEYS[5]) == ARGV[4] then
+  redis.call('EXPIRE', KEYS[5], ARGV[5])
+  return 1
+end
+return 0
 """
 
 
