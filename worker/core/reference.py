@@ -1,4 +1,4 @@
-"""A deliberately simple evaluator of query trees: tokens from analysis.py, a walk over the tree, no shortcuts.
+"""A deliberately simple evaluator of query trees: tokens from analysis.py, a tree walk, no shortcuts.
 
 No automaton, no presearch, no caching: every term is looked for at every position. It defines what
 the fast matcher must answer (the property test compares the two) and is far too slow for production.

@@ -1,4 +1,4 @@
-"""Property test: the compiled matcher (automaton, presearch, closures) agrees with the reference evaluator."""
+"""Property test: the compiled matcher (automaton, presearch, closures) agrees with the reference."""
 
 from __future__ import annotations
 
