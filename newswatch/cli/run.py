@@ -103,9 +103,12 @@ class WorkerPool:
     def _spawn(self, queue: str) -> subprocess.Popen[bytes]:
         self._last_start = time.monotonic()
         # Own session: a Ctrl-C in the terminal reaches only us, and we stop the workers in order.
-        # Their stdout goes to our stderr, so that stdout carries only alerts (--json).
+        # Their stdout goes to our stderr, so that stdout carries only alerts (--json); the delivery
+        # worker's is dropped: its console sink (used when no webhook is set) would print each alert a
+        # second time beside our console, which prints every alert of the log already.
+        stdout = subprocess.DEVNULL if queue == "deliveries" else sys.stderr.fileno()
         process = subprocess.Popen(
-            self.command(queue), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), start_new_session=True
+            self.command(queue), stdin=subprocess.DEVNULL, stdout=stdout, start_new_session=True
         )
         self._started_at[process.pid] = self._last_start
         return process
