@@ -53,7 +53,8 @@ def match_command(args: argparse.Namespace) -> int:
         settings = _settings()
         matcher = load_matcher(args.watchlist or settings.watchlist)
     except _Failure as error:
-        print(f"newswatch match: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"newswatch match: {line}", file=sys.stderr)
         return 2
     from newswatch.documents import InputError
     from worker.core.extract import ExtractionError, extract_with_report
@@ -88,10 +89,8 @@ def load_matcher(path: Path) -> Any:
         raise _Failure(f"{path}: no such watchlist file{hint}")
     try:
         return Matcher(load_watchlist(path))
-    except WatchlistError as error:
-        raise _Failure(_one_line(str(error), path)) from None
-    except OSError as error:
-        raise _Failure(f"{path}: {error.strerror or error}") from None
+    except WatchlistError as error:  # one line per problem, each naming file, line, column and topic
+        raise _Failure("\n".join(str(problem) for problem in error.problems)) from None
 
 
 def _settings() -> Settings:
@@ -118,11 +117,6 @@ def _inputs(paths: list[str], settings: Settings) -> Iterator[tuple[str, Any]]:
             continue
         for path in iter_paths([given]):
             yield str(path), lambda path=path: read_path(path, settings.max_article_bytes)
-
-
-def _one_line(message: str, path: Path) -> str:
-    """A multi-problem watchlist error as it prints: the first line names the file, problems follow."""
-    return message if str(path) in message.split("\n", 1)[0] else f"{path}: {message}"
 
 
 class _Output:

@@ -60,7 +60,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def check_watchlist(path: Path) -> tuple[list[str], int]:
-    """(problems, number of topics): each problem is one line naming the file, topic, line and column."""
+    """(problems, number of topics): each problem starts with `file:line:column:` and names its topic."""
     from worker.core.matcher import Matcher, check_examples
     from worker.core.watchlist import WatchlistError, load_watchlist
 
@@ -69,8 +69,27 @@ def check_watchlist(path: Path) -> tuple[list[str], int]:
     try:
         watchlist = load_watchlist(path)
     except WatchlistError as error:
-        return [line for line in str(error).splitlines() if line.strip()], 0
-    except OSError as error:
-        return [f"{path}: {error.strerror or error}"], 0
+        return [str(problem) for problem in error.problems], 0
     failures = check_examples(watchlist, Matcher(watchlist))
-    return [str(failure) for failure in failures], len(watchlist.topics)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    problems = []
+    for failure in failures:
+        topic = watchlist.topic(failure.topic_id)
+        line, column = _locate_example(lines, failure.example.text, after=topic.line)
+        detail = "".join(f"\n    {row}" for row in failure.explanation.splitlines())
+        problems.append(f"{path}:{line}:{column}: {failure}{detail}")
+    return problems, len(watchlist.topics)
+
+
+def _locate_example(lines: list[str], text: str, after: int) -> tuple[int, int]:
+    """Line and column (1-based) of an example's text in the file, searched from its topic's query on.
+
+    The loader keeps no positions for examples; the text is found by its start, which TOML escapes
+    rarely touch. Falls back to the topic's query line.
+    """
+    start = text[:40]
+    for number in range(max(after, 1), len(lines) + 1):
+        column = lines[number - 1].find(start)
+        if column >= 0:
+            return number, column + 1
+    return max(after, 1), 1
