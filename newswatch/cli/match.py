@@ -145,10 +145,7 @@ class _Output:
         article = report.article
         self._line(f"{name} — {article.title or '(no title)'}", style="bold")
         for match in matches:
-            data = match.to_json()
-            self._line(
-                f"  {data.get('topic', match.topic_id)}  {data.get('name', '')}  score {match.score:.2f}"
-            )
+            self._line(f"  {match.topic_id}  {match.topic_name}  score {match.score:.2f}", style="cyan")
             if match.snippet:
                 self._line(f"    “{match.snippet}”", style="italic")
         if explanations is not None:
@@ -184,5 +181,5 @@ class _Output:
             "matches": [match.to_json() for match in matches],
         }
         if explanations is not None:
-            record["explain"] = [explanation.render() for explanation in explanations]
+            record["explain"] = [explanation.to_json() for explanation in explanations]
         print(json.dumps(record, ensure_ascii=False), flush=True)

@@ -211,6 +211,11 @@ def test_explain_shows_the_words_that_fired_and_what_a_near_miss_lacked(workspac
     assert result.returncode == 1
     assert "nk-troops-kursk" in result.stdout
     assert "kursk" in result.stdout.lower()  # the part that was absent
+    result = newswatch("match", "--json", "--explain", "parade.txt", cwd=workspace)
+    [record] = json_lines(result.stdout)
+    [explanation] = record["explain"]  # type: ignore[misc]
+    assert explanation["topic"] == "nk-troops-kursk" and explanation["matched"] is False
+    assert any("Kursk" in reason for reason in explanation["reasons"])
 
 
 def test_watchlist_from_option_environment_and_working_folder(workspace: Path) -> None:
