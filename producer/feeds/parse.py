@@ -182,8 +182,11 @@ def _entry_from_feedparser(entry: Any) -> RawEntry:
         id=identifier,
         contents=contents,
         summary=Content(summary, _is_html(summary_detail.get("type", "text/html"))) if summary else None,
+        # dict.get: FeedParserDict.get would map missing keys onto others (with a DeprecationWarning).
         published=_struct_to_datetime(
-            entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+            dict.get(entry, "published_parsed")
+            or dict.get(entry, "updated_parsed")
+            or dict.get(entry, "created_parsed")
         ),
         author=author_detail.get("name") or entry.get("author") or "",
         language=language or None,
@@ -283,16 +286,17 @@ def _declared_encoding(body: bytes, content_type: str | None) -> bool:
 
 
 def _guess_encoding(body: bytes) -> str | None:
-    """charset-normalizer's pick among the legacy encodings feeds really use; windows-1252 wins ties."""
+    """charset-normalizer's pick among the legacy encodings feeds really use."""
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(body[:65536], cp_isolation=list(_LEGACY_ENCODINGS)))
     if not matches:
         return None
     best = matches[0]
-    for match in matches:
-        if match.encoding == "cp1252" and (match.chaos, match.coherence) == (best.chaos, best.coherence):
-            return "windows-1252"
+    # Coherence (language likelihood) is noisy on short texts; windows-1252, the most common legacy web
+    # encoding, wins whenever it decodes as cleanly (same chaos) as the best guess.
+    if any(match.encoding == "cp1252" and match.chaos <= best.chaos for match in matches):
+        return "windows-1252"
     return str(best.encoding)
 
 
