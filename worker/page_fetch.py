@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from newswatch.http import Fetcher, FetchError
+from newswatch.http.charset import guess_legacy_encoding
 from newswatch.settings import Settings
 
 #: Whole fetch of one page, redirects included.
@@ -73,10 +74,7 @@ def decode_html(body: bytes, declared: str | None = None) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(body[:65536]).best()
-    return body.decode(best.encoding if best is not None else "cp1252", "replace")
+    return body.decode(guess_legacy_encoding(body) or "cp1252", "replace")
 
 
 def _known(name: str) -> bool:

@@ -17,6 +17,8 @@ import feedparser
 from feedparser.datetimes import _parse_date as feedparser_date
 from feedparser.encodings import convert_to_utf8
 
+from newswatch.http.charset import guess_legacy_encoding
+
 _DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!entity", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
@@ -24,11 +26,6 @@ _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
 _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/")
 #: feedparser's last-resort guesses when neither HTTP nor the document names an encoding and UTF-8 fails.
 _FALLBACK_ENCODINGS = ("windows-1252", "iso-8859-2")
-#: Candidates for a feed whose encoding nothing names (short texts make an open-ended guess unreliable).
-_LEGACY_ENCODINGS = (
-    "cp1252", "cp1251", "cp1250", "koi8_r", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "iso8859_15",
-    "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr",
-)  # fmt: skip
 
 
 class FeedParseError(ValueError):
@@ -113,7 +110,7 @@ def xml_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | Non
     encoding = result.get("encoding") or None
     problem = str(result["bozo_exception"]) if result.get("bozo") else None
     if encoding in _FALLBACK_ENCODINGS and not _declared_encoding(body, content_type):
-        guessed = _guess_encoding(body)
+        guessed = guess_legacy_encoding(body)
         if guessed and guessed != encoding:
             text = body.decode(guessed, "replace")
             declaration = b"<?xml version='1.0' encoding='utf-8'?>"
@@ -283,21 +280,6 @@ def _declared_encoding(body: bytes, content_type: str | None) -> bool:
     ):
         return True
     return _XML_ENCODING.match(body[:512]) is not None
-
-
-def _guess_encoding(body: bytes) -> str | None:
-    """charset-normalizer's pick among the legacy encodings feeds really use."""
-    from charset_normalizer import from_bytes
-
-    matches = list(from_bytes(body[:65536], cp_isolation=list(_LEGACY_ENCODINGS)))
-    if not matches:
-        return None
-    best = matches[0]
-    # Coherence (language likelihood) is noisy on short texts; windows-1252, the most common legacy web
-    # encoding, wins whenever it decodes as cleanly (same chaos) as the best guess.
-    if any(match.encoding == "cp1252" and match.chaos <= best.chaos for match in matches):
-        return "windows-1252"
-    return str(best.encoding)
 
 
 def _is_html(kind: str | None) -> bool:
