@@ -178,7 +178,8 @@ def main() -> None:
     server = Server(feeds)
     total_bytes = sum(len(data) for _, data in feeds)
     print(
-        f"feeds benchmark: {len(feeds)} real feeds ({total_bytes / 1e6:.1f} MB), {args.rounds} rounds, medians"
+        f"feeds benchmark: {len(feeds)} real feeds ({total_bytes / 1e6:.1f} MB), "
+        f"{args.rounds} rounds, medians"
     )
     with tempfile.TemporaryDirectory(prefix="nw-bench-feeds-") as data_dir:
         redis_server = ensure_embedded(Path(data_dir))
@@ -187,9 +188,10 @@ def main() -> None:
             parse_total = sum(parse for _, parse, _ in costs)
             producer_total = sum(producer for _, _, producer in costs)
             ratios = sorted(producer / parse for _, parse, producer in costs)
+            mean_parse, mean_producer = 1000 * parse_total / len(costs), 1000 * producer_total / len(costs)
             print(
-                f"  per feed, summed medians: feedparser.parse alone {1000 * parse_total / len(costs):.2f} ms, "
-                f"producer (fetch, parse, canonicalise, dedup, enqueue) {1000 * producer_total / len(costs):.2f} ms"
+                f"  per feed, summed medians: feedparser.parse alone {mean_parse:.2f} ms, "
+                f"producer (fetch, parse, canonicalise, dedup, enqueue) {mean_producer:.2f} ms"
             )
             print(
                 f"  producer / parse-only: {producer_total / parse_total:.2f}x overall (target <= 1.3x); "
@@ -212,9 +214,9 @@ def main() -> None:
             memory = json.loads(child.stdout.strip().splitlines()[-1])
             print(
                 f"  {memory['feeds']} feeds polled in one call ({args.concurrency} concurrent fetches): "
-                f"peak RSS {memory['peak_kb'] / 1024:.0f} MB (after imports {memory['baseline_kb'] / 1024:.0f} MB), "
-                f"{memory['seconds']:.1f} s, {memory['accepted']} accepted, {memory['duplicates']} duplicates, "
-                f"{memory['failed']} failed"
+                f"peak RSS {memory['peak_kb'] / 1024:.0f} MB "
+                f"(after imports {memory['baseline_kb'] / 1024:.0f} MB), {memory['seconds']:.1f} s, "
+                f"{memory['accepted']} accepted, {memory['duplicates']} duplicates, {memory['failed']} failed"
             )
         finally:
             redis_server.stop()
