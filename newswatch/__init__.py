@@ -1,3 +1,3 @@
-"""newswatch: the shared contract and wiring of producer and worker (settings, messages, Redis, logging, CLI)."""
+"""newswatch: the contract and wiring shared by producer and worker (settings, messages, Redis, logs, CLI)."""
 
 __version__ = "0.1.0"
