@@ -127,14 +127,20 @@ def main() -> int:
         print(
             f"watchlist: {watchlist}; worker: {build_worker(connection).__class__.__name__}", file=sys.stderr
         )
-        floor = statistics.median(floor_run() for _ in range(args.runs))
-        rates = {}
-        for size in sizes:
-            rates[size] = statistics.median(pipeline_run(size) for _ in range(args.runs))
-            print(f"  batch size {size}: {rates[size]:,.0f} articles/s", file=sys.stderr)
         default = settings.batch_size
-        if default not in rates:
-            rates[default] = statistics.median(pipeline_run(default) for _ in range(args.runs))
+        sizes = sorted({*sizes, default})
+        # Floor and pipeline runs alternate, so that a change of load on the machine (other processes)
+        # during the benchmark weighs on both sides of the ratio alike.
+        floors: list[float] = []
+        samples: dict[int, list[float]] = {size: [] for size in sizes}
+        for run in range(1, args.runs + 1):
+            floors.append(floor_run())
+            for size in sizes:
+                samples[size].append(pipeline_run(size))
+            rates_now = ", ".join(f"{size}: {samples[size][-1]:,.0f}" for size in sizes)
+            print(f"  run {run}: floor {floors[-1]:,.0f} jobs/s; by batch size {rates_now}", file=sys.stderr)
+        floor = statistics.median(floors)
+        rates = {size: statistics.median(values) for size, values in samples.items()}
     finally:
         connection.close()
         embedded_server(workdir / "data").stop()
