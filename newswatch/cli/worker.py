@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "retries, and heartbeats tuned so a crashed worker's job comes back within about a minute. "
             "SIGTERM finishes the current job, then exits. Run several processes to scale. The same with "
             "plain rq: rq worker --url URL --serializer rq.serializers.JSONSerializer "
-            "--worker-class rq.worker.SimpleWorker --with-scheduler --maintenance-interval 10 "
+            "--worker-class worker.runner.ArticleWorker --with-scheduler --maintenance-interval 10 "
             "--job-monitoring-interval 5 --worker-ttl 30 newswatch:articles"
         ),
     )

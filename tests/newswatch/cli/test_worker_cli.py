@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, Worker
+from rq import Queue, Retry, Worker
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from newswatch import keys
@@ -58,6 +59,13 @@ def enqueue_kursk(client: redis.Redis, name: str = "kursk.txt") -> Document:
     return doc
 
 
+def failed_jobs(client: redis.Redis) -> list[str]:
+    """The errors of failed RQ jobs, for assertion messages."""
+    queue = Queue(ARTICLES_QUEUE, connection=client, serializer=JSONSerializer)
+    jobs = (queue.fetch_job(job_id) for job_id in queue.failed_job_registry.get_job_ids())
+    return [str(job.latest_result().exc_string) for job in jobs if job and job.latest_result()]  # type: ignore[union-attr]
+
+
 def test_burst_worker_processes_the_queue_and_logs_json_with_context(
     env: dict[str, str], redis_client: redis.Redis
 ) -> None:
@@ -67,6 +75,7 @@ def test_burst_worker_processes_the_queue_and_logs_json_with_context(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert len(AlertLog(redis_client)) == 1, failed_jobs(redis_client) or result.stderr
     [entry] = AlertLog(redis_client).latest()
     assert entry.alert["article"]["id"] == doc.article_id
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -81,7 +90,7 @@ def test_the_documented_plain_rq_worker_line_works(env: dict[str, str], redis_cl
     enqueue_kursk(redis_client)
     result = subprocess.run(
         [RQ, "worker", "--burst", "--url", env["REDIS_URL"], "--serializer", "rq.serializers.JSONSerializer",
-         "--worker-class", "rq.worker.SimpleWorker", "--with-scheduler", "--maintenance-interval", "10",
+         "--worker-class", "worker.runner.ArticleWorker", "--with-scheduler", "--maintenance-interval", "10",
          "--job-monitoring-interval", "5", "--worker-ttl", "30", ARTICLES_QUEUE],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -124,7 +133,7 @@ def test_sigterm_is_a_warm_shutdown(env: dict[str, str], redis_client: redis.Red
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not Worker.all(connection=redis_client) and time.monotonic() < deadline:
             time.sleep(0.1)
         [worker] = Worker.all(connection=redis_client)
@@ -142,3 +151,38 @@ def test_sigterm_is_a_warm_shutdown(env: dict[str, str], redis_client: redis.Red
     assert process.returncode == 0, err
     assert "warm shut down requested" in err
     assert Worker.all(connection=redis_client) == []  # it left the registry on its way out
+
+
+@pytest.mark.slow
+def test_a_killed_workers_job_comes_back_within_about_a_minute(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """kill -9 of a worker (and its process group) mid-job: RQ sees the job abandoned and retries it."""
+    queue = Queue(ARTICLES_QUEUE, connection=redis_client, serializer=JSONSerializer)
+    job = queue.enqueue("time.sleep", 40, job_timeout=120, retry=Retry(max=1))
+    command = [sys.executable, "-m", "newswatch", "worker", "--log-level", "WARNING"]
+    victim = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
+    rescuer = None
+    try:
+        deadline = time.monotonic() + 30
+        while job.get_status(refresh=True) != JobStatus.STARTED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        killed_at = time.monotonic()
+        rescuer = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        while time.monotonic() - killed_at < 150:
+            job.refresh()
+            if job.retries_left == 0:  # RQ found the job abandoned and enqueued its retry
+                break
+            time.sleep(0.5)
+        came_back = time.monotonic() - killed_at
+    finally:
+        for process in (victim, rescuer):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    print(f"job came back {came_back:.0f} s after the kill")
+    assert job.retries_left == 0
+    assert came_back < 90
