@@ -124,8 +124,22 @@ def worker_state() -> WorkerState:
 
 
 def warm_up() -> None:
-    """Compile the watchlist now (a forking worker calls this before it forks, so horses inherit it)."""
-    worker_state().matchers.get()
+    """Compile the watchlist and load the extraction models now.
+
+    A forking worker calls this in the parent before each fork, so that horses inherit the warm state
+    instead of rebuilding it per job.
+    """
+    matcher = worker_state().matchers.get()
+    global _warm
+    if not _warm:
+        from worker.core.extract import extract
+
+        sample = Document(url="warm-up:", format="text", body="Warm-up\n\nA short text to load the models.")
+        matcher.match(extract(sample))
+        _warm = True
+
+
+_warm = False
 
 
 def check_configuration() -> None:
@@ -177,10 +191,15 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     batch.summary["articles"] = len(documents)
     matcher = state.matchers.get()  # a missing watchlist fails the whole job: not an article's fault
     started = time.perf_counter()
+    # One round trip for the whole batch: which articles a previous run of this job already did.
+    done_values: list[Any] = (
+        connection.mget([keys.done(_article_id(d)) for d in documents]) if documents else []
+    )
+    done = {index: value for index, value in enumerate(done_values) if value is not None}
     with structlog.contextvars.bound_contextvars(job_id=job.id if job else None):
         for index, data in enumerate(documents):
             try:
-                _process_one(batch, matcher, data)
+                _process_one(batch, matcher, data, done.get(index))
             except JobTimeoutException:
                 # The job's time is up on this article: it fails alone; the rest go on in a new job.
                 _record_failure(batch, data, f"timed out after {state.settings.job_timeout} s")
@@ -199,7 +218,7 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     return batch.summary
 
 
-def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
+def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: bytes | None) -> None:
     from worker.core.extract import extract
 
     article_id = _article_id(data)
@@ -207,7 +226,7 @@ def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any]) -> None:
         try:
             document = Document.from_json(data)
             done_key = keys.done(article_id)
-            if batch.connection.get(done_key) == document.content_hash.encode():
+            if done_value == document.content_hash.encode():
                 batch.connection.hdel(keys.PENDING, article_id)
                 batch.summary["skipped"] += 1
                 log.debug("already processed, skipped")
