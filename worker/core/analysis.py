@@ -13,6 +13,8 @@ Definitions (the matcher, the reference evaluator and the query parser all rely 
   a blank line, and at a line break that follows a short line (< 70 characters: a heading, a list item;
   longer lines are taken as hard-wrapped prose). Also at 。！？.
 - stem: Snowball English for words in Latin script, Snowball Russian for Cyrillic; other scripts as is.
+  A prepared text carries its stems as a second stream ("\x01stem\x01stem\x01"), so that a stemmed
+  query word is one exact key there: no check at match time, and presence is a set lookup.
 
 The prepared form of a text is a "stream": its tokens joined by one space, sentences by two, with a
 space at either end. A multi-word key " a b " can thus never match across a sentence boundary.
@@ -24,7 +26,8 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, count
+from operator import add
 
 import Stemmer
 
@@ -267,27 +270,15 @@ def stem(token: str) -> str:
     return s
 
 
-def stem_surface_prefix(token: str) -> str:
-    """A prefix that every token with the same stem as `token` starts with.
-
-    Snowball only cuts endings, except that English turns a final y into i ("army" -> "armi"), restores
-    a final e ("hoping" -> "hope") and rewrites a few suffixes ("stability" -> "stabil"): dropping the
-    stem's last letter when it is one of e, i, y, l covers these. Checked against the vocabulary of
-    real articles in tests/worker/core/test_analysis.py.
-    """
-    s = stem(token)
-    if len(s) > 1 and s[-1] in "eiyl" and _script_stemmer(token) is _ENGLISH:
-        return s[:-1]
-    return s
+STEM_SEPARATOR = "\x01"
 
 
-# Snowball English's irregular forms whose stem is not a prefix of the word ("lying" -> "lie").
-_IRREGULAR_SURFACES = {"lie": ("lying",), "die": ("dying",), "tie": ("tying",)}
-
-
-def stem_surface_prefixes(token: str) -> tuple[str, ...]:
-    """Prefixes such that every token with the same stem as `token` starts with one of them."""
-    return (stem_surface_prefix(token), *_IRREGULAR_SURFACES.get(stem(token), ()))
+def stem_stream(tokens: list[str]) -> str:
+    """The stems of the tokens in order, each between STEM_SEPARATORs (cached stems, one C-level map)."""
+    stems = list(map(_STEM_CACHE.get, tokens))
+    if None in stems:
+        stems = [s if s is not None else stem(t) for s, t in zip(stems, tokens, strict=True)]
+    return STEM_SEPARATOR + STEM_SEPARATOR.join(stems) + STEM_SEPARATOR  # type: ignore[arg-type]
 
 
 # --- prepared text -----------------------------------------------------------------------------------
@@ -301,6 +292,7 @@ class Prepared:
     words: str  # fold(original): separators as spaces, sentence marks as NUL; the stream's tokens
     expansions: list[tuple[int, int]] | None  # see _fold()
     stream: str
+    stems: str  # stem_stream(tokens): "\x01stem\x01stem\x01", the i-th stem is token i's
     marks: list[int]  # sentence-ending character indices in `original`
     _tokens: list[str] | None = field(default=None, repr=False)
     _starts: list[int] | None = field(default=None, repr=False)
@@ -321,7 +313,8 @@ class Prepared:
         """Stream offset of every token."""
         if self._starts is None:
             parts = self.stream.split(" ")
-            offsets = accumulate((len(p) + 1 for p in parts), initial=0)
+            # Part j starts at the lengths of the parts before it plus one space after each.
+            offsets = map(add, accumulate(map(len, parts), initial=0), count())
             self._starts = list(compress(offsets, parts))
         return self._starts
 
@@ -360,7 +353,16 @@ def prepare(text: str) -> Prepared:
         stream = " " + " ".join(spaced.split()).replace(SENTENCE_MARK, "") + " "
     else:
         stream = " " + " ".join(words.split()) + " "
-    return Prepared(original=text, words=words, expansions=expansions, stream=stream, marks=marks)
+    tokens = stream.split()
+    return Prepared(
+        original=text,
+        words=words,
+        expansions=expansions,
+        stream=stream,
+        stems=stem_stream(tokens),
+        marks=marks,
+        _tokens=tokens,
+    )
 
 
 def tokenize(text: str) -> list[str]:
@@ -372,7 +374,7 @@ def _original_spans(prepared: Prepared) -> list[tuple[int, int]]:
     if prepared.expansions is None:
         return _aligned_spans(prepared.original)
     parts = prepared.words.replace(SENTENCE_MARK, " ").split(" ")
-    starts = compress(accumulate((len(p) + 1 for p in parts), initial=0), parts)
+    starts = compress(map(add, accumulate(map(len, parts), initial=0), count()), parts)
     spans = [(start, start + len(token)) for start, token in zip(starts, prepared.tokens, strict=False)]
     if prepared.expansions:
         spans = _unexpand(spans, prepared.expansions)

@@ -10,8 +10,10 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, count
+from operator import add
 
-from worker.core.analysis import Prepared
+from worker.core.analysis import STEM_SEPARATOR, Prepared
 
 TITLE, BODY = 0, 1
 FIELD_NAMES = ("title", "body")
@@ -20,27 +22,56 @@ _SENTENCE_GAP = re.compile("  +")
 
 
 @dataclass(slots=True)
+class Lexicon:
+    """The matcher's compiled terms ("bases"), as the hits of one article are read back: base b is the
+    automaton key of length lengths[b], found in the token stream, or in the stem stream if stemmed[b]."""
+
+    lengths: list[int] = field(default_factory=list)
+    stemmed: list[bool] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Hits:
-    """Term occurrences found by the automaton pass: for each field, base term id -> stream offsets."""
+    """Automaton hits in one article, per field sorted by base: (end offset, base).
+
+    `present` holds every base found anywhere, and -(base + 1) for those found in the title.
+    """
 
     fields: tuple[Prepared, Prepared]
-    raw: tuple[dict[int, list[int]], dict[int, list[int]]]
+    lexicon: Lexicon
+    found: tuple[list[tuple[int, int]], list[tuple[int, int]]]
+    values: tuple[list[int], list[int]]
     present: set[int]
     _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _breaks: dict[int, list[int]] = field(default_factory=dict)
+    _stem_starts: dict[int, list[int]] = field(default_factory=dict)
+
+    def _range(self, base: int, field_index: int) -> list[tuple[int, int]]:
+        values = self.values[field_index]
+        return self.found[field_index][bisect_left(values, base) : bisect_right(values, base)]
+
+    def count(self, base: int, field_index: int) -> int:
+        """How often a base occurs in a field."""
+        values = self.values[field_index]
+        return bisect_right(values, base) - bisect_left(values, base)
 
     def positions(self, base: int, field_index: int) -> list[int]:
-        """Sorted token indices where base term `base` starts in a field."""
-        key = (base, field_index)
-        cached = self._positions.get(key)
+        """Sorted token indices where base `base` starts in a field."""
+        cached = self._positions.get((base, field_index))
         if cached is None:
-            offsets = self.raw[field_index].get(base)
-            if offsets:
-                token_at = self.fields[field_index].token_at
-                cached = sorted({token_at(o) for o in offsets})
+            shift = 2 - self.lexicon.lengths[base]
+            ends = self._range(base, field_index)
+            if self.lexicon.stemmed[base]:
+                starts = self._stem_starts.get(field_index)
+                if starts is None:
+                    stems = self.fields[field_index].stems.split(STEM_SEPARATOR)[1:-1]
+                    starts = list(map(add, accumulate(map(len, stems), initial=1), count()))
+                    self._stem_starts[field_index] = starts
+                cached = sorted({bisect_right(starts, end + shift) - 1 for end, _ in ends})
             else:
-                cached = []
-            self._positions[key] = cached
+                token_at = self.fields[field_index].token_at
+                cached = sorted({token_at(end + shift) for end, _ in ends})
+            self._positions[(base, field_index)] = cached
         return cached
 
     def sentence_of(self, field_index: int, token: int) -> int:

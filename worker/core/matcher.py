@@ -2,39 +2,41 @@
 
 In the spirit of Lucene Monitor's presearcher:
 
-1. Compile: every distinct term of every topic becomes keys of ONE pyahocorasick automaton over the
-   prepared "stream" of analysis.py (" tok tok  tok ", two spaces between sentences):
-   an exact word or phrase is " a b " (so word boundaries hold and a phrase never crosses a
-   sentence), a prefix is " troop", a stemmed word is its stem's surface prefix (" armi" -> " arm")
-   whose hits are verified by stemming the hit token (cached).
-   Each topic gets a minimal anchor set: a term gives itself, OR the union of its children, AND and
-   NEAR the child whose anchors are rarest (weighed by how many topics use a term and by its length,
-   as Lucene's TermWeightor does), NOT nothing. Every matching article contains an anchor of the topic
-   (the parser refuses queries without a positive part), so a topic whose anchors did not occur is
-   skipped without a look. Each topic's query is compiled into closures over the set of terms present
-   (set operations in C for the common AND/OR/NOT-of-terms shapes; positions only for NEAR and ~n).
-2. Match: prepare title and body, one automaton pass over each, collect candidates from the anchors
-   hit, evaluate only those. Evidence (terms, offsets in the original text, a sentence snippet) is
-   computed for the matched topics only.
+1. Compile: every distinct term of every topic is one key of ONE pyahocorasick automaton, matched
+   against the two streams of a prepared text (analysis.py): an exact word or phrase is " a b "
+   (word boundaries hold; two spaces between sentences, so a phrase never crosses one), a prefix is
+   " troop", a stemmed word is "\x01troop\x01", found in the stem stream. Terms with the same key
+   share an id ("base"). Each topic gets a minimal anchor set: a term gives itself, OR the union of
+   its children, AND and NEAR the child whose anchors are rarest (weighed by how many topics use a
+   term and by its length, as Lucene's TermWeightor does), NOT nothing. Every matching article holds
+   an anchor of the topic (the parser refuses queries without a positive part), so a topic none of
+   whose anchors occurred is never looked at. Each query becomes closures over the set of bases
+   present (C-level set operations for AND/OR/NOT of terms; positions only for NEAR and ~n).
+2. Match: the automaton runs over each field's streams; hits are sorted and turned into the set of
+   bases present without a Python loop; candidates come from the anchors present; only they are
+   evaluated. A match's score is computed at once (min_score needs it); its evidence (clauses, terms,
+   offsets in the original text, a sentence snippet) when first read.
 
-Score (0.4 to 1.0, shown with a match and compared with a topic's min_score):
-0.4 for matching at all, + 0.2 if a term occurs in the title, + up to 0.2 for distinct terms
-beyond the first (full at 4), + up to 0.2 for occurrences beyond the first (full at 5).
+Score (0.4 to 1.0, compared with a topic's min_score): 0.4 for matching at all, + 0.2 if a positive
+term (one not under NOT) occurs in the title, + up to 0.2 for distinct positive terms found beyond
+the first (full at 4), + up to 0.2 for their occurrences beyond the first (full at 5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import ahocorasick
 
-from worker.core.analysis import _STEM_CACHE, Prepared, prepare, stem, stem_surface_prefixes
+from worker.core.analysis import STEM_SEPARATOR, Prepared, prepare, stem
 from worker.core.article import Article
+from worker.core.bulk import paused_gc
 from worker.core.explain import Explanation, Item, Result, Walker, describe, missing
-from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Span, near_spans, slop_spans
-from worker.core.query.tree import And, Near, Node, Not, Or, Term
+from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Lexicon, Span, near_spans, slop_spans
+from worker.core.query.tree import And, Near, Node, Not, Or, Term, terms
 from worker.core.watchlist import Example, Topic, Watchlist
 
 MAX_EVIDENCE = 20
@@ -42,7 +44,6 @@ SNIPPET_CHARS = 320
 
 Check = Callable[[Hits], bool]
 Spans = Callable[[Hits], list[Span]]
-BaseKey = tuple[str, tuple[str, ...], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +68,53 @@ class Evidence:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
-    topic_id: str
-    topic_name: str
-    score: float
-    evidence: tuple[Evidence, ...]
-    snippet: str
+    """A topic that matched an article. Evidence and snippet are worked out on first use (an alert
+    needs them, a count of matches does not), from the article's hits kept until then."""
+
+    __slots__ = ("_compute", "_details", "score", "topic_id", "topic_name")
+
+    def __init__(
+        self,
+        topic_id: str,
+        topic_name: str,
+        score: float,
+        evidence: tuple[Evidence, ...] = (),
+        snippet: str = "",
+        compute: Callable[[], tuple[tuple[Evidence, ...], str]] | None = None,
+    ) -> None:
+        self.topic_id = topic_id
+        self.topic_name = topic_name
+        self.score = score
+        self._compute = compute
+        self._details: tuple[tuple[Evidence, ...], str] | None = None if compute else (evidence, snippet)
+
+    def _get(self) -> tuple[tuple[Evidence, ...], str]:
+        if self._details is None:
+            assert self._compute is not None
+            self._details = self._compute()
+            self._compute = None
+        return self._details
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The occurrences that made it match (clause, term, field, offsets in the original, text)."""
+        return self._get()[0]
+
+    @property
+    def snippet(self) -> str:
+        """The sentence of the first body evidence (or the title), from the original text."""
+        return self._get()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Match(topic_id={self.topic_id!r}, score={self.score}, evidence={len(self.evidence)} items)"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,36 +145,61 @@ class Matcher:
     """A compiled watchlist. `match(article)` returns the topics it matches, with evidence."""
 
     def __init__(self, watchlist: Watchlist | Iterable[Topic]) -> None:
+        with paused_gc():
+            self._compile(watchlist)
+
+    def _compile(self, watchlist: Watchlist | Iterable[Topic]) -> None:
         self.topics: tuple[Topic, ...] = tuple(watchlist)
-        self._bases: dict[BaseKey, int] = {}
-        self._base_terms: list[Term] = []
-        self._users: dict[int, set[int]] = {}
+        self._bases: dict[str, int] = {}
+        self._lexicon = Lexicon()
+        self._sizes: list[int] = []  # characters of a term's form: longer is rarer
+        self._users: dict[int, set[int]] = {}  # base -> topics using it (a tuple once compiled)
+        self._base_cache: dict[int, tuple[Term, int]] = {}  # id(term) -> (term, base), while compiling
+        self._compiling = True
         for index, topic in enumerate(self.topics):
             for term in _all_terms(topic.tree):
                 for base in self._term_bases(term):
                     self._users.setdefault(base, set()).add(index)
         self._automaton = self._build_automaton()
         self._checks: list[Check] = []
-        anchors: dict[int, list[int]] = {}
+        self._positives: list[tuple[tuple[int, bool], ...]] = []
+        anchors: dict[int, set[int]] = {}
         for index, topic in enumerate(self.topics):
             self._checks.append(self._check(topic.tree))
+            self._positives.append(self._positive_terms(topic.tree))
             for base in self._anchors(topic.tree):
-                anchors.setdefault(base, []).append(index)
-        self._anchor_topics = {b: tuple(t) for b, t in anchors.items()}
+                anchors.setdefault(base, set()).add(index)
+        self._anchor_topics = {v: tuple(sorted(t)) for v, t in anchors.items()}
         self._by_id = {t.id: i for i, t in enumerate(self.topics)}
+        self._users = {b: tuple(sorted(t)) for b, t in self._users.items()}  # type: ignore[misc]
+        self._base_cache.clear()
+        self._compiling = False
 
     # --- compile ----------------------------------------------------------------------------------
 
     def _base(self, term: Term) -> int:
-        """The id of a term's automaton form (a slop phrase has none: see _word_bases)."""
-        key: BaseKey = (term.kind, term.words, term.prefix)
+        """The id of a term's automaton key (a slop phrase has none: see _word_bases).
+
+        An exact word or phrase is " a b " and a prefix " a b" (found in the token stream); a stemmed
+        word is its stem between STEM_SEPARATORs (found in the stem stream). Terms with the same key
+        share an id.
+        """
+        known = self._base_cache.get(id(term))
+        if known is not None and known[0] is term:
+            return known[1]
+        if term.kind == "word":
+            key = STEM_SEPARATOR + stem(term.words[0]) + STEM_SEPARATOR
+        else:
+            key = " " + " ".join(term.words) + ("" if term.prefix else " ")
         base = self._bases.get(key)
         if base is None:
-            base = len(self._base_terms)
+            base = len(self._sizes)
             self._bases[key] = base
-            self._base_terms.append(
-                Term(kind=term.kind, words=term.words, prefix=term.prefix, text=term.text)
-            )
+            self._sizes.append(len(key.strip(" " + STEM_SEPARATOR)))
+            self._lexicon.lengths.append(len(key))
+            self._lexicon.stemmed.append(term.kind == "word")
+        if self._compiling:
+            self._base_cache[id(term)] = (term, base)
         return base
 
     def _word_bases(self, term: Term) -> list[int]:
@@ -148,28 +214,16 @@ class Matcher:
         return self._word_bases(term) if term.slop is not None else [self._base(term)]
 
     def _build_automaton(self) -> ahocorasick.Automaton:
-        keys: dict[str, list[tuple[int, str | None, int]]] = {}
-        for base, term in enumerate(self._base_terms):
-            if term.kind == "word":
-                word = term.words[0]
-                for prefix in stem_surface_prefixes(word):
-                    key = " " + prefix
-                    keys.setdefault(key, []).append((base, stem(word), len(key)))
-            else:
-                key = " " + " ".join(term.words) + ("" if term.prefix else " ")
-                keys.setdefault(key, []).append((base, None, len(key)))
         automaton = ahocorasick.Automaton()
-        for key, entries in keys.items():
-            automaton.add_word(key, tuple(entries))
-        if keys:
+        for key, base in self._bases.items():
+            automaton.add_word(key, base)
+        if self._bases:
             automaton.make_automaton()
         return automaton
 
     def _weight(self, base: int) -> float:
         """How likely a term occurs in an article, by proxy: topics that use it, and shortness."""
-        term = self._base_terms[base]
-        length = sum(len(w) for w in term.words) + len(term.words) - 1
-        return (1 + len(self._users.get(base, ()))) / length
+        return (1 + len(self._users.get(base, ()))) / self._sizes[base]
 
     def _anchors(self, node: Node) -> frozenset[int]:
         if isinstance(node, Term):
@@ -190,7 +244,8 @@ class Matcher:
         return -(base + 1) if term.field == "title" else base
 
     def _check(self, node: Node) -> Check:
-        """A closure deciding the node from the hits (presence sets first, positions only if needed)."""
+        """A closure deciding the node from the hits: C-level set operations on the terms present,
+        positions only for NEAR and ~n."""
         if isinstance(node, Term):
             if node.slop is not None:
                 spans = self._spans(node)
@@ -207,10 +262,9 @@ class Matcher:
             return lambda h: (
                 left_present(h) and right_present(h) and bool(near_spans(left(h), right(h), distance, True))
             )
-        simple = [c for c in node.children if isinstance(c, Term) and c.slop is None]
-        rest = [self._check(c) for c in node.children if not (isinstance(c, Term) and c.slop is None)]
-        ids = frozenset(self._presence_id(c) for c in simple)
+        ids = frozenset(self._presence_id(c) for c in node.children if isinstance(c, Term) and c.slop is None)
         if isinstance(node, Or):
+            rest = [self._check(c) for c in node.children if not (isinstance(c, Term) and c.slop is None)]
             if not rest:
                 return lambda h: not ids.isdisjoint(h.present)
             return lambda h: not ids.isdisjoint(h.present) or any(f(h) for f in rest)
@@ -256,45 +310,41 @@ class Matcher:
     # --- match ------------------------------------------------------------------------------------
 
     def _hits(self, article: Article) -> Hits:
-        fields = (prepare(article.title or ""), prepare(article.text or ""))
+        return self._hits_prepared((prepare(article.title or ""), prepare(article.text or "")))
+
+    def _hits_prepared(self, fields: tuple[Prepared, Prepared]) -> Hits:
+        """One automaton pass over each field's token stream and stem stream; the rest is C-level."""
         automaton = self._automaton
-        raw: tuple[dict[int, list[int]], dict[int, list[int]]] = ({}, {})
+        found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        values: tuple[list[int], list[int]] = ([], [])
         present: set[int] = set()
-        if len(automaton):
-            cache = _STEM_CACHE
+        if self._bases:
             for index, prepared in enumerate(fields):
-                stream = prepared.stream
-                found = raw[index]
-                for end, entries in automaton.iter(stream):
-                    for base, wanted, length in entries:
-                        start = end - length + 2
-                        if wanted is not None:
-                            token = stream[start : stream.find(" ", start)]
-                            got = cache.get(token)
-                            if got is None:
-                                got = stem(token)
-                            if got != wanted:
-                                continue
-                        occurrences = found.get(base)
-                        if occurrences is None:
-                            found[base] = [start]
-                        else:
-                            occurrences.append(start)
-            present.update(raw[BODY])
-            present.update(raw[TITLE])
-            present.update(-(b + 1) for b in raw[TITLE])
-        return Hits(fields, raw, present)
+                if not prepared.tokens:
+                    continue
+                hits = found[index]
+                hits.extend(automaton.iter(prepared.stream))
+                hits.extend(automaton.iter(prepared.stems))
+                hits.sort(key=_second)
+                keys = values[index]
+                keys.extend(map(_second, hits))
+                present.update(keys)
+                if index == TITLE:
+                    present.update(-(k + 1) for k in set(keys))
+        return Hits(fields, self._lexicon, found, values, present)
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
-        hits = self._hits(article)
+        return self.match_prepared(prepare(article.title or ""), prepare(article.text or ""))
+
+    def match_prepared(self, title: Prepared, body: Prepared) -> list[Match]:
+        """match() on an article already prepared by analysis.prepare (title, body)."""
+        hits = self._hits_prepared((title, body))
         candidates: set[int] = set()
-        anchor_topics = self._anchor_topics
-        for raw in hits.raw:
-            for base in raw:
-                topics = anchor_topics.get(base)
-                if topics:
-                    candidates.update(topics)
+        anchors = self._anchor_topics
+        for keys in hits.values:
+            for topics in filter(None, map(anchors.get, set(keys))):
+                candidates.update(topics)
         checks = self._checks
         matches = []
         for index in sorted(candidates):
@@ -306,27 +356,58 @@ class Matcher:
         return matches
 
     def _walker(self, hits: Hits) -> Walker:
-        return Walker(hits, self._base, self._word_bases)
+        return Walker(hits, self._term_base, self._word_bases)
+
+    def _term_base(self, term: Term) -> int:
+        return self._base(term)
 
     def _evidence(self, index: int, hits: Hits) -> Match | None:
         topic = self.topics[index]
-        result = self._walker(hits).walk(topic.tree)
-        items = _unique(result.items)
-        score = _score(items)
+        score = self._score(index, hits)
         if score < topic.min_score:
             return None
-        return Match(
-            topic.id, topic.name, score, _evidence_items(items, hits.fields), _snippet(items, hits.fields)
+
+        def details() -> tuple[tuple[Evidence, ...], str]:
+            items = _unique(self._walker(hits).walk(topic.tree).items)
+            return _evidence_items(items, hits.fields), _snippet(items, hits.fields)
+
+        return Match(topic.id, topic.name, score, compute=details)
+
+    def _score(self, index: int, hits: Hits) -> float:
+        """See the module docstring: from the positive (non-negated) terms of the topic found."""
+        distinct = occurrences = 0
+        in_title = False
+        for base, title_only in self._positives[index]:
+            title = hits.count(base, TITLE)
+            body = 0 if title_only else hits.count(base, BODY)
+            if title or body:
+                distinct += 1
+                occurrences += title + body
+                in_title = in_title or title > 0
+        if not distinct:
+            return 0.4
+        score = (
+            0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
         )
+        return round(min(1.0, score), 3)
+
+    def _positive_terms(self, node: Node) -> tuple[tuple[int, bool], ...]:
+        """(base, title only) of the distinct terms outside any NOT (a ~n phrase: its words)."""
+        out = {
+            (base, term.field == "title")
+            for term, negated in terms(node)
+            if not negated
+            for base in self._term_bases(term)
+        }
+        return tuple(sorted(out))
 
     def explain(self, article: Article) -> list[Explanation]:
         """For every topic that matched, the clauses that fired with their words; for a near miss (some
         positive term occurred), what was absent or which NOT excluded it. Matches first."""
         hits = self._hits(article)
         touched: set[int] = set()
-        for raw in hits.raw:
-            for base in raw:
-                touched.update(self._users.get(base, ()))
+        for base in hits.present:
+            touched.update(self._users.get(base, ()))
         walker = self._walker(hits)
         out = []
         for index in sorted(touched):
@@ -336,7 +417,7 @@ class Matcher:
                 continue
             lines = tuple(describe(result, hits.fields))
             if result.ok:
-                score = _score(_unique(result.items))
+                score = self._score(index, hits)
                 if score >= topic.min_score:
                     out.append(Explanation(topic.id, topic.name, True, score, lines, ()))
                 else:
@@ -349,6 +430,11 @@ class Matcher:
 
     def topic_index(self, topic_id: str) -> int:
         return self._by_id[topic_id]
+
+    @property
+    def automaton(self) -> ahocorasick.Automaton:
+        """The compiled automaton (benchmarks compare the matcher with one pass of it)."""
+        return self._automaton
 
 
 def check_examples(watchlist: Watchlist, matcher: Matcher | None = None) -> list[ExampleFailure]:
@@ -368,6 +454,9 @@ def check_examples(watchlist: Watchlist, matcher: Matcher | None = None) -> list
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+_second = itemgetter(1)
 
 
 def _all_terms(node: Node) -> list[Term]:
@@ -410,15 +499,6 @@ def _unique(items: list[Item]) -> list[Item]:
             seen.add(key)
             out.append(item)
     return out
-
-
-def _score(items: list[Item]) -> float:
-    if not items:
-        return 0.4
-    distinct = len({(t.kind, t.words, t.prefix, t.slop) for t, _, _, _ in items})
-    in_title = any(f == TITLE for _, f, _, _ in items)
-    score = 0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (len(items) - 1) / 4)
-    return round(min(1.0, score), 3)
 
 
 def _evidence_items(items: list[Item], fields: tuple[Prepared, Prepared]) -> tuple[Evidence, ...]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.core.bulk import paused_gc
 from worker.core.query import Node, QueryError, parse_alias_term, parse_query
 
 TOPIC_KEYS = ("id", "name", "query", "sinks", "min_score", "examples")
@@ -125,6 +126,11 @@ def load_watchlist(path: str | Path) -> Watchlist:
 
 def parse_watchlist(text: str, path: str = "<string>") -> Watchlist:
     """Validate a watchlist given as TOML text. Raises WatchlistError listing every problem."""
+    with paused_gc():
+        return _parse_watchlist(text, path)
+
+
+def _parse_watchlist(text: str, path: str) -> Watchlist:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -157,30 +163,30 @@ def _locate(text: str) -> tuple[list[_Table], _Table]:
             if in_multiline in line:
                 in_multiline = None
             continue
-        header = _HEADER.match(line)
-        if header and not _KEY.match(line):
-            name = header.group(1).strip()
-            if line.lstrip().startswith("[[") and name == "topic":
+        stripped = line.lstrip()
+        if not stripped or stripped[0] == "#":
+            continue
+        if stripped[0] == "[":
+            header = _HEADER.match(line)
+            name = header.group(1).strip() if header else ""
+            if stripped.startswith("[[") and name == "topic":
                 current = _Table(number)
                 topics.append(current)
             elif name == "aliases":
                 current = aliases
                 aliases.line = number
-            elif name.startswith("topic.") and topics:
-                current = None  # a sub-table of the last topic (examples): its keys are not topic keys
             else:
-                current = None
+                current = None  # another table, or a sub-table of a topic (examples): not topic keys
             continue
         key = _KEY.match(line)
         if key:
-            name = key.group(1).strip("\"'")
-            column = key.end() + 1
-            if current is not None and name not in current.keys:
-                current.keys[name] = (number, column)
             rest = line[key.end() :]
-            for quote in ('"""', "'''"):
-                if rest.startswith(quote) and rest.count(quote) == 1:
-                    in_multiline = quote
+            if current is not None:
+                name = key.group(1).strip("\"'")
+                if name not in current.keys:
+                    current.keys[name] = (number, key.end() + 1)
+            if rest[:3] in ('"""', "'''") and rest.count(rest[:3]) == 1:
+                in_multiline = rest[:3]
     return topics, aliases
 
 

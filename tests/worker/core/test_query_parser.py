@@ -91,3 +91,14 @@ def test_errors_name_the_column(query: str, column: int, fragment: str) -> None:
         parse_query(query, ALIASES)
     assert caught.value.column == column
     assert fragment in caught.value.message
+
+
+def test_queries_of_one_shape_parse_alike() -> None:
+    # The second query reuses the parse of the first (same sequence of token types).
+    first = parse_query('alpha AND (beta OR "gamma delta"~2) -title:eps*')
+    second = parse_query('one AND (two OR "three four"~1) -title:fiv*')
+    assert render(first) == '(alpha AND (beta OR "gamma delta"~2) AND NOT eps*)'
+    assert render(second) == '(one AND (two OR "three four"~1) AND NOT fiv*)'
+    assert isinstance(second, And) and isinstance(second.children[2], Not)
+    negated = second.children[2].child
+    assert isinstance(negated, Term) and negated.field == "title" and negated.offset == 39

@@ -29,7 +29,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -42,9 +42,84 @@ _PARSER = Lark(
     (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
     parser="lalr",
     lexer="basic",
-    propagate_positions=True,
     maybe_placeholders=False,
 )
+
+# A scanner with the grammar's terminals in the order of lark's basic lexer (priority, then as listed):
+# the parse tree depends only on the sequence of token types, so trees are cached by that "shape" and
+# lark runs once per shape (a watchlist of 100,000 topics has a few dozen). Anything the scanner does
+# not recognise goes to lark itself, which reports the error.
+_SCAN = re.compile(
+    r"""(?P<_OR>OR(?=[\s()"]|$))|(?P<_AND>AND(?=[\s()"]|$))|(?P<_NOT>NOT(?=[\s()"]|$))"""
+    r"""|(?P<NEAR>NEAR(\/\d+)?(?=[\s()"]|$))|(?P<MINUS>-(?=[^\s-]))|(?P<FIELD>[A-Za-z_]+:(?=[^\s]))"""
+    r"""|(?P<ALIAS>@[^\s()"~:@*]+)|(?P<PHRASE>"[^"]*")|(?P<SLOP>~\d+)|(?P<_LPAR>\()|(?P<_RPAR>\))"""
+    r"""|(?P<WORD>[^\s()"~@\-:][^\s()"~:]*)|(?P<WS>\s+)"""
+)
+_SHAPES: dict[tuple[str, ...], Tree] = {}
+
+
+class _Tok:
+    """A scanned token: what the builder reads of a lark Token, for less."""
+
+    __slots__ = ("end_pos", "start_pos", "type", "value")
+
+    def __init__(self, kind: str, value: str, start: int, end: int) -> None:
+        self.type = kind
+        self.value = value
+        self.start_pos = start
+        self.end_pos = end
+
+
+def _scan(query: str) -> list[Any] | None:
+    tokens = []
+    position = 0
+    for match in _SCAN.finditer(query):
+        start = match.start()
+        if start != position:
+            return None  # a character no terminal accepts: lark will say which
+        position = match.end()
+        kind = match.lastgroup or ""
+        if kind != "WS":
+            tokens.append(_Tok(kind, match.group(), start, position))
+    return tokens if position == len(query) else None
+
+
+def _parse_tree(query: str) -> Tree:
+    """lark's parse tree of a query, from the shape cache when this sequence of token types was seen."""
+    tokens = _scan(query)
+    if tokens is None:
+        return _PARSER.parse(query)
+    shape = tuple(t.type for t in tokens)
+    template = _SHAPES.get(shape)
+    if template is None:
+        tree = _PARSER.parse(query)
+        index = {(t.start_pos, t.type): i for i, t in enumerate(tokens)}
+        try:
+            template = _template(tree, index)
+        except KeyError:  # the scanner and lark disagree: never cache what we cannot reproduce
+            return tree
+        if len(_SHAPES) < 10_000:
+            _SHAPES[shape] = template
+        return tree
+    return _instantiate(template, tokens)
+
+
+def _template(tree: Tree, index: dict[tuple[int | None, str], int]) -> Tree:
+    children: list[Tree | int] = []
+    for child in tree.children:
+        if isinstance(child, Token):
+            children.append(index[(child.start_pos, child.type)])
+        else:
+            children.append(_template(child, index))
+    return Tree(tree.data, children)
+
+
+def _instantiate(template: Tree, tokens: list[Token]) -> Tree:
+    return Tree(
+        template.data,
+        [tokens[c] if isinstance(c, int) else _instantiate(c, tokens) for c in template.children],
+    )
+
 
 _TOKEN_NAMES = {
     "_OR": "OR",
@@ -69,7 +144,7 @@ def parse_query(query: str, aliases: Mapping[str, Sequence[str]] | None = None) 
     if not query.strip():
         raise QueryError("the query is empty", 0)
     try:
-        tree = _PARSER.parse(query)
+        tree = _parse_tree(query)
     except UnexpectedInput as error:
         raise _syntax_error(query, error) from None
     node = _Builder(query, aliases or {}).build(tree)
@@ -136,18 +211,22 @@ class _Builder:
         self.aliases = aliases
 
     def text_of(self, tree: Tree | Token) -> tuple[str, int]:
-        if isinstance(tree, Token):
-            return str(tree.value), tree.start_pos or 0
-        meta = tree.meta
-        if getattr(meta, "empty", True):
-            return "", 0
-        return self.query[meta.start_pos : meta.end_pos], meta.start_pos
+        """The query text a subtree covers (from its first to its last token) and where it starts."""
+        first = last = tree
+        while isinstance(first, Tree):
+            first = first.children[0]
+        while isinstance(last, Tree):
+            last = last.children[-1]
+        start = first.start_pos or 0
+        end = last.end_pos or start
+        return self.query[start:end], start
 
     def build(self, tree: Tree | Token) -> Node:
-        if isinstance(tree, Token):
+        if not isinstance(tree, Tree):
             # A lone token only appears for rules whose alias keeps it (word, alias) — handled below.
             raise QueryError(f"unexpected {tree.value!r}", tree.start_pos or 0)
-        text, offset = self.text_of(tree)
+        # Compound nodes keep only their offset (their text is rebuilt by tree.render when shown).
+        text, offset = "", 0
         rule = tree.data
         children = tree.children
         if rule == "or_expr":
@@ -180,14 +259,14 @@ class _Builder:
             return self.word(_token(children[0]))
         if rule == "alias":
             return self.alias(_token(children[0]))
-        raise QueryError(f"unexpected {text!r}", offset)  # pragma: no cover - grammar and builder agree
+        raise QueryError(f"unexpected {rule!r}", self.text_of(tree)[1])  # pragma: no cover
 
     def near(self, children: list[Tree | Token]) -> Node:
         left_tree = children[0]
         left = self.near_operand(left_tree)
         for i in range(1, len(children), 2):
             token = children[i]
-            assert isinstance(token, Token)
+            assert not isinstance(token, Tree)
             match = re.fullmatch(r"NEAR/(\d+)", str(token.value))
             if not match:
                 raise QueryError("NEAR needs a distance in words, e.g. NEAR/5", token.start_pos or 0)
@@ -234,7 +313,7 @@ class _Builder:
 
     def phrase(self, children: list[Tree | Token]) -> Term:
         token = children[0]
-        assert isinstance(token, Token)
+        assert not isinstance(token, Tree)
         raw = str(token.value)
         offset = token.start_pos or 0
         inner = raw[1:-1].strip()
@@ -248,7 +327,7 @@ class _Builder:
         text = raw
         if len(children) > 1:
             slop_token = children[1]
-            assert isinstance(slop_token, Token)
+            assert not isinstance(slop_token, Tree)
             text = raw + str(slop_token.value)
             if len(words) > 1:
                 slop = int(str(slop_token.value)[1:])
@@ -269,7 +348,7 @@ class _Builder:
 
 
 def _token(item: Tree | Token) -> Token:
-    assert isinstance(item, Token)
+    assert not isinstance(item, Tree)
     return item
 
 
