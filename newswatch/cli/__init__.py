@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    # A SIGTERM (docker stop, kill) exits like Ctrl-C would, so atexit hooks run: the last process using
+    # the embedded server stops it. RQ workers install their own handler for a warm shutdown.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
