@@ -1,1 +1,1 @@
-"""The pure processing core: extract, analyse, compile the watchlist, match, explain. No Redis, HTTP, clock."""
+"""The pure processing core: extract, analyse, compile the watchlist, match, explain. No Redis or HTTP."""
