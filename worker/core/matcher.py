@@ -24,6 +24,7 @@ the first (full at 4), + up to 0.2 for their occurrences beyond the first (full 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
@@ -40,6 +41,7 @@ from worker.core.query.tree import And, Near, Node, Not, Or, Term, terms
 from worker.core.watchlist import Example, Topic, Watchlist
 
 MAX_EVIDENCE = 20
+FREEZE_AT = 1000  # topics
 SNIPPET_CHARS = 320
 
 Check = Callable[[Hits], bool]
@@ -147,6 +149,10 @@ class Matcher:
     def __init__(self, watchlist: Watchlist | Iterable[Topic]) -> None:
         with paused_gc():
             self._compile(watchlist)
+        if len(self.topics) >= FREEZE_AT:
+            # A big compiled watchlist lives as long as the process: move it out of the cyclic GC's
+            # sight, or every full collection during matching re-scans it (2x slower at 10,000 topics).
+            gc.freeze()
 
     def _compile(self, watchlist: Watchlist | Iterable[Topic]) -> None:
         self.topics: tuple[Topic, ...] = tuple(watchlist)
