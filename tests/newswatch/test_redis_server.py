@@ -122,13 +122,14 @@ def test_the_last_process_to_leave_stops_the_server(data_dir: Path) -> None:
 
 
 def test_concurrent_starts_make_one_server(data_dir: Path) -> None:
-    processes = [other_process(data_dir, "print(server.pid())", wait=False) for _ in range(3)]
-    pids = set()
+    # Each process stays a user until every one has reported, so no last user stops the server early.
+    code = "import sys\nprint(server.pid(), flush=True)\nsys.stdin.read()"
+    processes = [other_process(data_dir, code, wait=False) for _ in range(3)]
+    pids = {process.stdout.readline().strip() for process in processes}  # type: ignore[union-attr]
     for process in processes:
-        out, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
         assert process.returncode == 0, err
-        pids.add(out.strip())
-    assert len(pids) == 1
+    assert len(pids) == 1 and "" not in pids
 
 
 def test_stale_pidfile_and_socket_are_cleared(data_dir: Path) -> None:
