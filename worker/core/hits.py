@@ -34,7 +34,8 @@ class Lexicon:
 class Hits:
     """Automaton hits in one article, per field sorted by base: (end offset, base).
 
-    `present` holds every base found anywhere, and -(base + 1) for those found in the title.
+    `present` holds every base found anywhere, and -(base + 1) for those found in the title;
+    `counts` how often each occurs (a base: in both fields; -(base + 1): in the title).
     """
 
     fields: tuple[Prepared, Prepared]
@@ -42,6 +43,7 @@ class Hits:
     found: tuple[list[tuple[int, int]], list[tuple[int, int]]]
     values: tuple[list[int], list[int]]
     present: set[int]
+    counts: dict[int, int]
     _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _breaks: dict[int, list[int]] = field(default_factory=dict)
     _stem_starts: dict[int, list[int]] = field(default_factory=dict)

@@ -25,6 +25,7 @@ the first (full at 4), + up to 0.2 for their occurrences beyond the first (full 
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
@@ -159,26 +160,36 @@ class Matcher:
         self._bases: dict[str, int] = {}
         self._lexicon = Lexicon()
         self._sizes: list[int] = []  # characters of a term's form: longer is rarer
-        self._users: dict[int, set[int]] = {}  # base -> topics using it (a tuple once compiled)
+        self._user_counts: list[int] = []  # base -> how many topics use it (anchor choice)
+        self._users: dict[int, tuple[int, ...]] | None = None  # base -> topics using it (for explain)
         self._base_cache: dict[int, tuple[Term, int]] = {}  # id(term) -> (term, base), while compiling
+        self._shared: dict[frozenset[int], frozenset[int]] = {}  # one object per distinct id set
         self._compiling = True
+        last_user: list[int] = []
         for index, topic in enumerate(self.topics):
             for term in _all_terms(topic.tree):
                 for base in self._term_bases(term):
-                    self._users.setdefault(base, set()).add(index)
+                    while len(last_user) <= base:
+                        last_user.append(-1)
+                        self._user_counts.append(0)
+                    if last_user[base] != index:
+                        last_user[base] = index
+                        self._user_counts[base] += 1
+        del last_user
         self._automaton = self._build_automaton()
         self._checks: list[Check] = []
-        self._positives: list[tuple[tuple[int, bool], ...]] = []
-        anchors: dict[int, set[int]] = {}
+        self._scoring: list[tuple[frozenset[int], frozenset[int]]] = []
+        anchors: dict[int, list[int]] = {}
         for index, topic in enumerate(self.topics):
             self._checks.append(self._check(topic.tree))
-            self._positives.append(self._positive_terms(topic.tree))
+            self._scoring.append(self._score_sets(topic.tree))
             for base in self._anchors(topic.tree):
-                anchors.setdefault(base, set()).add(index)
-        self._anchor_topics = {v: tuple(sorted(t)) for v, t in anchors.items()}
+                anchors.setdefault(base, []).append(index)
+        self._anchor_topics = {v: tuple(t) for v, t in anchors.items()}
+        self._min_scores = [t.min_score for t in self.topics]
         self._by_id = {t.id: i for i, t in enumerate(self.topics)}
-        self._users = {b: tuple(sorted(t)) for b, t in self._users.items()}  # type: ignore[misc]
         self._base_cache.clear()
+        self._shared.clear()
         self._compiling = False
 
     # --- compile ----------------------------------------------------------------------------------
@@ -229,7 +240,8 @@ class Matcher:
 
     def _weight(self, base: int) -> float:
         """How likely a term occurs in an article, by proxy: topics that use it, and shortness."""
-        return (1 + len(self._users.get(base, ()))) / self._sizes[base]
+        counts = self._user_counts
+        return (1 + (counts[base] if base < len(counts) else 0)) / self._sizes[base]
 
     def _anchors(self, node: Node) -> frozenset[int]:
         if isinstance(node, Term):
@@ -249,9 +261,15 @@ class Matcher:
         base = self._base(term)
         return -(base + 1) if term.field == "title" else base
 
+    def _ids(self, ids: Iterable[int]) -> frozenset[int]:
+        """A frozenset of presence ids, one shared object per distinct set (less memory, warmer caches)."""
+        key = frozenset(ids)
+        return self._shared.setdefault(key, key)
+
     def _check(self, node: Node) -> Check:
         """A closure deciding the node from the hits: C-level set operations on the terms present,
-        positions only for NEAR and ~n."""
+        positions only for NEAR and ~n. An AND is flattened into one closure: required terms, groups
+        of alternatives (an OR of terms), excluded terms, and only then nested checks."""
         if isinstance(node, Term):
             if node.slop is not None:
                 spans = self._spans(node)
@@ -268,24 +286,30 @@ class Matcher:
             return lambda h: (
                 left_present(h) and right_present(h) and bool(near_spans(left(h), right(h), distance, True))
             )
-        ids = frozenset(self._presence_id(c) for c in node.children if isinstance(c, Term) and c.slop is None)
         if isinstance(node, Or):
-            rest = [self._check(c) for c in node.children if not (isinstance(c, Term) and c.slop is None)]
+            ids = self._ids(
+                self._presence_id(c) for c in node.children if isinstance(c, Term) and c.slop is None
+            )
+            rest = tuple(
+                self._check(c) for c in node.children if not (isinstance(c, Term) and c.slop is None)
+            )
             if not rest:
                 return lambda h: not ids.isdisjoint(h.present)
             return lambda h: not ids.isdisjoint(h.present) or any(f(h) for f in rest)
-        # AND: required terms, excluded terms (NOT of a term or of an OR of terms), then the rest.
+        required: set[int] = set()
         excluded: set[int] = set()
-        others: list[Check] = []
+        groups: list[frozenset[int]] = []
+        nested: list[Check] = []
         for child in node.children:
-            if isinstance(child, Not) and _simple_terms(child.child):
+            if isinstance(child, Term) and child.slop is None:
+                required.add(self._presence_id(child))
+            elif isinstance(child, Not) and _simple_terms(child.child):
                 excluded.update(self._presence_id(t) for t in _all_terms(child.child))
-            elif not (isinstance(child, Term) and child.slop is None):
-                others.append(self._check(child))
-        banned = frozenset(excluded)
-        if not others:
-            return lambda h: ids <= h.present and banned.isdisjoint(h.present)
-        return lambda h: ids <= h.present and banned.isdisjoint(h.present) and all(f(h) for f in others)
+            elif isinstance(child, Or) and _simple_terms(child):
+                groups.append(self._ids(self._presence_id(t) for t in _all_terms(child)))
+            else:
+                nested.append(self._check(child))
+        return _and_check(self._ids(required), self._ids(excluded), tuple(groups), tuple(nested))
 
     def _spans(self, node: Node) -> Spans:
         if isinstance(node, Term):
@@ -324,6 +348,7 @@ class Matcher:
         found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         values: tuple[list[int], list[int]] = ([], [])
         present: set[int] = set()
+        counts: Counter[int] = Counter()
         if self._bases:
             for index, prepared in enumerate(fields):
                 if not prepared.tokens:
@@ -334,10 +359,11 @@ class Matcher:
                 hits.sort(key=_second)
                 keys = values[index]
                 keys.extend(map(_second, hits))
-                present.update(keys)
-                if index == TITLE:
-                    present.update(-(k + 1) for k in set(keys))
-        return Hits(fields, self._lexicon, found, values, present)
+                counts.update(keys)
+                if index == TITLE and keys:
+                    counts.update({-(k + 1): n for k, n in Counter(keys).items()})
+            present.update(counts)
+        return Hits(fields, self._lexicon, found, values, present, counts)
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
@@ -352,10 +378,11 @@ class Matcher:
             for topics in filter(None, map(anchors.get, set(keys))):
                 candidates.update(topics)
         checks = self._checks
+        evidence = self._evidence
         matches = []
         for index in sorted(candidates):
             if checks[index](hits):
-                match = self._evidence(index, hits)
+                match = evidence(index, hits)
                 if match is not None:
                     matches.append(match)
         matches.sort(key=lambda m: (-m.score, m.topic_id))
@@ -368,10 +395,10 @@ class Matcher:
         return self._base(term)
 
     def _evidence(self, index: int, hits: Hits) -> Match | None:
-        topic = self.topics[index]
         score = self._score(index, hits)
-        if score < topic.min_score:
+        if score < self._min_scores[index]:
             return None
+        topic = self.topics[index]
 
         def details() -> tuple[tuple[Evidence, ...], str]:
             items = _unique(self._walker(hits).walk(topic.tree).items)
@@ -380,40 +407,43 @@ class Matcher:
         return Match(topic.id, topic.name, score, compute=details)
 
     def _score(self, index: int, hits: Hits) -> float:
-        """See the module docstring: from the positive (non-negated) terms of the topic found."""
-        distinct = occurrences = 0
-        in_title = False
-        for base, title_only in self._positives[index]:
-            title = hits.count(base, TITLE)
-            body = 0 if title_only else hits.count(base, BODY)
-            if title or body:
-                distinct += 1
-                occurrences += title + body
-                in_title = in_title or title > 0
+        """See the module docstring: from the positive (non-negated) terms of the topic found.
+
+        A positive term is a presence id (base, or -(base + 1) when title-only) whose count in
+        hits.counts covers the fields it may occur in; in the title means -(base + 1) is present."""
+        positive, in_title_ids = self._scoring[index]
+        present = hits.present
+        found = positive & present
+        distinct = len(found)
         if not distinct:
             return 0.4
+        occurrences = sum(map(hits.counts.__getitem__, found))
+        in_title = not in_title_ids.isdisjoint(present)
         score = (
             0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
         )
         return round(min(1.0, score), 3)
 
-    def _positive_terms(self, node: Node) -> tuple[tuple[int, bool], ...]:
-        """(base, title only) of the distinct terms outside any NOT (a ~n phrase: its words)."""
-        out = {
+    def _score_sets(self, node: Node) -> tuple[frozenset[int], frozenset[int]]:
+        """The presence ids of the distinct terms outside any NOT (a ~n phrase: its words), and the
+        title presence ids of their bases (a positive term found in the title raises the score)."""
+        pairs = {
             (base, term.field == "title")
             for term, negated in terms(node)
             if not negated
             for base in self._term_bases(term)
         }
-        return tuple(sorted(out))
+        positive = self._ids(-(base + 1) if title_only else base for base, title_only in pairs)
+        return positive, self._ids(-(base + 1) for base, _ in pairs)
 
     def explain(self, article: Article) -> list[Explanation]:
         """For every topic that matched, the clauses that fired with their words; for a near miss (some
         positive term occurred), what was absent or which NOT excluded it. Matches first."""
         hits = self._hits(article)
+        users = self._term_users()
         touched: set[int] = set()
         for base in hits.present:
-            touched.update(self._users.get(base, ()))
+            touched.update(users.get(base, ()))
         walker = self._walker(hits)
         out = []
         for index in sorted(touched):
@@ -433,6 +463,17 @@ class Matcher:
                 out.append(Explanation(topic.id, topic.name, False, None, lines, tuple(missing(result))))
         out.sort(key=lambda e: (not e.matched, e.topic_id))
         return out
+
+    def _term_users(self) -> dict[int, tuple[int, ...]]:
+        """base -> the topics that use it (built on first use: only explanations need it)."""
+        if self._users is None:
+            users: dict[int, set[int]] = {}
+            for index, topic in enumerate(self.topics):
+                for term in _all_terms(topic.tree):
+                    for base in self._term_bases(term):
+                        users.setdefault(base, set()).add(index)
+            self._users = {b: tuple(sorted(t)) for b, t in users.items()}
+        return self._users
 
     def topic_index(self, topic_id: str) -> int:
         return self._by_id[topic_id]
@@ -473,6 +514,35 @@ def _all_terms(node: Node) -> list[Term]:
     if isinstance(node, Near):
         return _all_terms(node.left) + _all_terms(node.right)
     return [t for c in node.children for t in _all_terms(c)]
+
+
+def _and_check(
+    required: frozenset[int],
+    excluded: frozenset[int],
+    groups: tuple[frozenset[int], ...],
+    nested: tuple[Check, ...],
+) -> Check:
+    """One closure for an AND, specialised for the usual shapes (fewer calls per candidate)."""
+    if not nested and len(groups) == 1:
+        group = groups[0]
+        if not excluded:
+            return lambda h: required <= h.present and not group.isdisjoint(h.present)
+        return lambda h: (
+            required <= h.present and not group.isdisjoint(h.present) and excluded.isdisjoint(h.present)
+        )
+    if not nested and not groups:
+        return lambda h: required <= h.present and excluded.isdisjoint(h.present)
+
+    def check(h: Hits) -> bool:
+        present = h.present
+        if not required <= present or not excluded.isdisjoint(present):
+            return False
+        for group in groups:
+            if group.isdisjoint(present):
+                return False
+        return all(f(h) for f in nested)
+
+    return check
 
 
 def _simple_terms(node: Node) -> bool:
