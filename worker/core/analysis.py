@@ -13,9 +13,8 @@ Definitions (the matcher, the reference evaluator and the query parser all rely 
   a blank line, and at a line break that follows a short line (< 70 characters: a heading, a list item;
   longer lines are taken as hard-wrapped prose). Also at 。！？.
 - stem: Snowball English for words in Latin script, Snowball Russian for Cyrillic; other scripts as is.
-  Every word with a given stem starts with one of that stem's surface_prefixes() (Snowball only strips
-  or rewrites endings), so the matcher finds a stemmed query word as a prefix in the token stream and
-  stems only the words found there: preparing a text stems nothing.
+  A prepared text carries its stems as a second stream ("\x01stem\x01stem\x01"), so that a stemmed
+  query word is one exact key there: no check at match time, and presence is a set lookup.
 
 The prepared form of a text is a "stream": its tokens joined by one space, sentences by two, with a
 space at either end. A multi-word key " a b " can thus never match across a sentence boundary.
@@ -272,26 +271,6 @@ def stem(token: str) -> str:
 
 
 STEM_SEPARATOR = "\x01"
-# Snowball English words whose stem is not a prefix of theirs (beyond a final e/i, see below):
-# "<c>ying" -> "<c>ie" (dying, lying, tying, vying) and skies -> sky.
-_EXTRA_PREFIXES = {"sky": ("ski",)}
-
-
-def surface_prefixes(stem_: str) -> tuple[str, ...]:
-    """Prefixes such that every token whose stem is `stem_` starts with one of them.
-
-    Snowball rewrites only a word's ending: y -> i (happy -> happi), an e restored or kept (hoping ->
-    hope), -bility -> -bl (possibility -> possibl); so the stem without a final e or i, and without
-    the l of a final bl, starts every such word. Checked against ~570,000 real and suffixed words."""
-    prefix = stem_[:-1] if stem_[-1:] in ("e", "i") else stem_
-    if prefix.endswith("bl"):
-        prefix = prefix[:-1]
-    if not prefix:
-        prefix = stem_[:1]
-    extra = _EXTRA_PREFIXES.get(stem_, ())
-    if len(stem_) == 3 and stem_.endswith("ie"):
-        extra = (stem_[0] + "y",)
-    return (prefix, *extra)
 
 
 def stem_stream(tokens: list[str]) -> str:
@@ -313,6 +292,7 @@ class Prepared:
     words: str  # fold(original): separators as spaces, sentence marks as NUL; the stream's tokens
     expansions: list[tuple[int, int]] | None  # see _fold()
     stream: str
+    stems: str  # stem_stream(tokens): "\x01stem\x01stem\x01", the i-th stem is token i's
     marks: list[int]  # sentence-ending character indices in `original`
     _tokens: list[str] | None = field(default=None, repr=False)
     _starts: list[int] | None = field(default=None, repr=False)
@@ -323,11 +303,6 @@ class Prepared:
         if self._tokens is None:
             self._tokens = self.stream.split()
         return self._tokens
-
-    @property
-    def stems(self) -> str:
-        """stem_stream(tokens): "\x01stem\x01stem\x01", the i-th stem is token i's (not used to match)."""
-        return stem_stream(self.tokens)
 
     def sentences(self) -> list[list[str]]:
         """The tokens, sentence by sentence."""
@@ -374,14 +349,19 @@ def prepare(text: str) -> Prepared:
     words = _words_only(folded)
     if SENTENCE_MARK in words:
         # A mark becomes a token of its own, then an empty string: two (or more) spaces between sentences.
-        parts = words.replace(SENTENCE_MARK, " \x00 ").split()
-        stream = " " + " ".join(parts).replace(SENTENCE_MARK, "") + " "
-        tokens = list(filter(SENTENCE_MARK.__ne__, parts))
+        spaced = words.replace(SENTENCE_MARK, " \x00 ")
+        stream = " " + " ".join(spaced.split()).replace(SENTENCE_MARK, "") + " "
     else:
-        tokens = words.split()
-        stream = " " + " ".join(tokens) + " "
+        stream = " " + " ".join(words.split()) + " "
+    tokens = stream.split()
     return Prepared(
-        original=text, words=words, expansions=expansions, stream=stream, marks=marks, _tokens=tokens
+        original=text,
+        words=words,
+        expansions=expansions,
+        stream=stream,
+        stems=stem_stream(tokens),
+        marks=marks,
+        _tokens=tokens,
     )
 
 

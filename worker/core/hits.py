@@ -10,8 +10,10 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, count
+from operator import add
 
-from worker.core.analysis import Prepared
+from worker.core.analysis import STEM_SEPARATOR, Prepared
 
 TITLE, BODY = 0, 1
 FIELD_NAMES = ("title", "body")
@@ -21,10 +23,11 @@ _SENTENCE_GAP = re.compile("  +")
 
 @dataclass(slots=True)
 class Lexicon:
-    """The matcher's compiled terms ("bases"), as the hits of one article are read back: a hit of base b
-    ends lengths[b] - 2 characters after the start of its first token in the token stream."""
+    """The matcher's compiled terms ("bases"), as the hits of one article are read back: base b is the
+    automaton key of length lengths[b], found in the token stream, or in the stem stream if stemmed[b]."""
 
     lengths: list[int] = field(default_factory=list)
+    stemmed: list[bool] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -43,6 +46,7 @@ class Hits:
     counts: dict[int, int]
     _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _breaks: dict[int, list[int]] = field(default_factory=dict)
+    _stem_starts: dict[int, list[int]] = field(default_factory=dict)
 
     def _range(self, base: int, field_index: int) -> list[tuple[int, int]]:
         values = self.values[field_index]
@@ -59,8 +63,16 @@ class Hits:
         if cached is None:
             shift = 2 - self.lexicon.lengths[base]
             ends = self._range(base, field_index)
-            token_at = self.fields[field_index].token_at
-            cached = sorted({token_at(end + shift) for end, _ in ends})
+            if self.lexicon.stemmed[base]:
+                starts = self._stem_starts.get(field_index)
+                if starts is None:
+                    stems = self.fields[field_index].stems.split(STEM_SEPARATOR)[1:-1]
+                    starts = list(map(add, accumulate(map(len, stems), initial=1), count()))
+                    self._stem_starts[field_index] = starts
+                cached = sorted({bisect_right(starts, end + shift) - 1 for end, _ in ends})
+            else:
+                token_at = self.fields[field_index].token_at
+                cached = sorted({token_at(end + shift) for end, _ in ends})
             self._positions[(base, field_index)] = cached
         return cached
 

@@ -3,21 +3,19 @@
 In the spirit of Lucene Monitor's presearcher:
 
 1. Compile: every distinct term of every topic is one key of ONE pyahocorasick automaton, matched
-   against the token stream of a prepared text (analysis.py): an exact word or phrase is " a b "
+   against the two streams of a prepared text (analysis.py): an exact word or phrase is " a b "
    (word boundaries hold; two spaces between sentences, so a phrase never crosses one), a prefix is
-   " troop", a stemmed word is its stem's surface prefix (" hop" for hope), and a word found there
-   counts only if its stem (cached) is the one wanted. Terms with the same key share an id ("base").
-   Each topic gets a minimal anchor set: a term gives itself, OR the union of its children, AND and
-   NEAR the child whose anchors are rarest (weighed by how many topics use a term and by its
-   length, as Lucene's TermWeightor does), NOT nothing. Every matching article holds
+   " troop", a stemmed word is "\x01troop\x01", found in the stem stream. Terms with the same key
+   share an id ("base"). Each topic gets a minimal anchor set: a term gives itself, OR the union of
+   its children, AND and NEAR the child whose anchors are rarest (weighed by how many topics use a
+   term and by its length, as Lucene's TermWeightor does), NOT nothing. Every matching article holds
    an anchor of the topic (the parser refuses queries without a positive part), so a topic none of
    whose anchors occurred is never looked at. Each query becomes closures over the set of bases
    present (C-level set operations for AND/OR/NOT of terms; positions only for NEAR and ~n).
-2. Match: the automaton runs over each field's stream; hits are sorted and turned into the set of
-   bases present with C-level calls (a Python step only for words to stem); candidates come from
-   the anchors present; only they are evaluated. A match's score is computed at once (min_score
-   needs it); its evidence (clauses, terms, offsets in the original text, a sentence snippet) when
-   first read.
+2. Match: the automaton runs over each field's streams; hits are sorted and turned into the set of
+   bases present without a Python loop; candidates come from the anchors present; only they are
+   evaluated. A match's score is computed at once (min_score needs it); its evidence (clauses, terms,
+   offsets in the original text, a sentence snippet) when first read.
 
 Score (0.4 to 1.0, compared with a topic's min_score): 0.4 for matching at all, + 0.2 if a positive
 term (one not under NOT) occurs in the title, + up to 0.2 for distinct positive terms found beyond
@@ -27,7 +25,6 @@ the first (full at 4), + up to 0.2 for their occurrences beyond the first (full 
 from __future__ import annotations
 
 import gc
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ from typing import Any
 
 import ahocorasick
 
-from worker.core.analysis import _STEM_CACHE, STEM_SEPARATOR, Prepared, prepare, stem, surface_prefixes
+from worker.core.analysis import STEM_SEPARATOR, Prepared, prepare, stem
 from worker.core.article import Article
 from worker.core.bulk import paused_gc
 from worker.core.explain import Explanation, Item, Result, Walker, describe, missing
@@ -200,9 +197,9 @@ class Matcher:
     def _base(self, term: Term) -> int:
         """The id of a term's automaton key (a slop phrase has none: see _word_bases).
 
-        An exact word or phrase is " a b " and a prefix " a b"; a stemmed word's id is keyed by its
-        stem between STEM_SEPARATORs, and the automaton holds its surface prefixes (_build_automaton).
-        Terms with the same key share an id.
+        An exact word or phrase is " a b " and a prefix " a b" (found in the token stream); a stemmed
+        word is its stem between STEM_SEPARATORs (found in the stem stream). Terms with the same key
+        share an id.
         """
         known = self._base_cache.get(id(term))
         if known is not None and known[0] is term:
@@ -217,6 +214,7 @@ class Matcher:
             self._bases[key] = base
             self._sizes.append(len(key.strip(" " + STEM_SEPARATOR)))
             self._lexicon.lengths.append(len(key))
+            self._lexicon.stemmed.append(term.kind == "word")
         if self._compiling:
             self._base_cache[id(term)] = (term, base)
         return base
@@ -233,26 +231,10 @@ class Matcher:
         return self._word_bases(term) if term.slop is not None else [self._base(term)]
 
     def _build_automaton(self) -> ahocorasick.Automaton:
-        """Exact and prefix keys have their base as value. A stemmed word's surface prefix " p" has a
-        negative value -(k + 1): self._stemmed[k] is (the base of " p" as a prefix term or -1, the
-        key's length, {stem: base} of the stemmed words it may start)."""
-        by_prefix: dict[str, dict[str, int]] = {}
-        values: dict[str, int] = {}
-        for key, base in self._bases.items():
-            if key[0] == STEM_SEPARATOR:
-                wanted = key[1:-1]
-                for prefix in surface_prefixes(wanted):
-                    by_prefix.setdefault(" " + prefix, {})[wanted] = base
-            else:
-                values[key] = base
-        self._stemmed: list[tuple[int, int, dict[str, int]]] = []
-        for key, stems in by_prefix.items():
-            values[key] = -(len(self._stemmed) + 1)
-            self._stemmed.append((self._bases.get(key, -1), len(key), stems))
         automaton = ahocorasick.Automaton()
-        for key, value in values.items():
-            automaton.add_word(key, value)
-        if values:
+        for key, base in self._bases.items():
+            automaton.add_word(key, base)
+        if self._bases:
             automaton.make_automaton()
         return automaton
 
@@ -361,8 +343,7 @@ class Matcher:
         return self._hits_prepared((prepare(article.title or ""), prepare(article.text or "")))
 
     def _hits_prepared(self, fields: tuple[Prepared, Prepared]) -> Hits:
-        """One automaton pass over each field's token stream; words that start like a stemmed query
-        word are stemmed (cached) and kept if the stem is the one wanted; the rest is C-level."""
+        """One automaton pass over each field's token stream and stem stream; the rest is C-level."""
         automaton = self._automaton
         found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         values: tuple[list[int], list[int]] = ([], [])
@@ -370,14 +351,12 @@ class Matcher:
         counts: Counter[int] = Counter()
         if self._bases:
             for index, prepared in enumerate(fields):
-                stream = prepared.stream
-                if len(stream) < 3:
+                if not prepared.tokens:
                     continue
                 hits = found[index]
-                hits.extend(automaton.iter(stream))
+                hits.extend(automaton.iter(prepared.stream))
+                hits.extend(automaton.iter(prepared.stems))
                 hits.sort(key=_second)
-                if hits and hits[0][1] < 0:
-                    hits[:] = self._verify_stems(stream, hits)
                 keys = values[index]
                 keys.extend(map(_second, hits))
                 counts.update(keys)
@@ -385,27 +364,6 @@ class Matcher:
                     counts.update({-(k + 1): n for k, n in Counter(keys).items()})
             present.update(counts)
         return Hits(fields, self._lexicon, found, values, present, counts)
-
-    def _verify_stems(self, stream: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Hits sorted by value, the stemmed-prefix ones (negative) first: each becomes the bases of
-        the stems it really has (its end moved to index its token like the stem's first key)."""
-        split = bisect_left(hits, 0, key=_second)
-        out = hits[split:]
-        table = self._stemmed
-        lengths = self._lexicon.lengths
-        cached = _STEM_CACHE.get
-        find = stream.find
-        for end, value in hits[:split]:
-            plain, length, stems = table[-value - 1]
-            if plain >= 0:
-                out.append((end, plain))
-            start = end - length + 2
-            token = stream[start : find(" ", end)]
-            base = stems.get(cached(token) or stem(token))
-            if base is not None:
-                out.append((start + lengths[base] - 2, base))
-        out.sort(key=_second)
-        return out
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
