@@ -46,3 +46,22 @@ def alert_marker(alert_id: str) -> str:
 # Added by the producer side.
 #: HASH path -> reason: seed files refused (binary, too large, bad encoding), until they change.
 SEEDS_ERRORS = KEY_PREFIX + "seeds:errors"
+
+
+# Added by the reliability work (issue 7).
+#: STRING lease (SET NX PX): one reconciler pass per interval across every producer.
+RECONCILE_LEASE = KEY_PREFIX + "reconcile:lease"
+#: HASH article_id -> unix time it was first seen pending with no job: reconciled after a grace period.
+RECONCILE_SUSPECTS = KEY_PREFIX + "reconcile:suspects"
+#: HASH article_id -> how many times the reconciler re-enqueued it (bounded, then it is failed for good).
+RECONCILE_ATTEMPTS = KEY_PREFIX + "reconcile:attempts"
+#: HASH topic id -> alerts made (matches per topic, for metrics).
+TOPIC_MATCHES = KEY_PREFIX + "stats:topics"
+#: HASH of connection events seen by processes (last reconnect time, counts), for `status`.
+REDIS_EVENTS = KEY_PREFIX + "stats:redis"
+STAT_RECONCILED = "reconciled"
+
+
+def histogram(name: str) -> str:
+    """HASH of one latency histogram shared by every process: bucket counts, "sum" and "count"."""
+    return f"{KEY_PREFIX}hist:{name}"

@@ -11,6 +11,7 @@ import redis
 from newswatch.logs import get_logger
 from newswatch.settings import Settings
 from producer.enqueue import EnqueueResult
+from producer.reconcile import reconcile
 from producer.seeds import BadFile, SeedsScanner
 
 log = get_logger(__name__)
@@ -98,6 +99,7 @@ def run_producer(
             totals.add(result)
             if on_pass is not None:
                 on_pass(result)
+            reconcile(connection, settings)  # at most one pass per RECONCILE_INTERVAL across producers
         except redis.ConnectionError as error:
             log.error("redis unreachable, retrying", error=str(error))
         stop.wait(interval)

@@ -10,6 +10,7 @@ again after a crash (at least once): a re-run skips done articles and cannot add
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import traceback
@@ -101,6 +102,14 @@ class WorkerState:
     settings: Settings
     matchers: MatcherCache
     alert_logs: dict[int, AlertLog] = field(default_factory=dict)
+    finish_scripts: dict[int, Any] = field(default_factory=dict)
+
+    def finish_script(self, connection: redis.Redis) -> Any:
+        """The registered FINISH_LUA script of this connection (EVALSHA; loaded on first use)."""
+        key = id(connection)
+        if key not in self.finish_scripts:
+            self.finish_scripts[key] = connection.register_script(FINISH_LUA)
+        return self.finish_scripts[key]
 
     def alert_log(self, connection: redis.Redis) -> AlertLog:
         key = id(connection)
@@ -177,7 +186,13 @@ class _Batch:
 
 
 def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """The RQ job: process each document of the batch on its own; a JSON summary of what happened."""
+    """The RQ job: process each document of the batch on its own; a JSON summary of what happened.
+
+    The Redis work is batched: one MGET for the done markers, one pipeline appending every alert of the
+    batch, then the deliveries, then one pipeline of per-article "finish" scripts (done marker, ledger,
+    counters: atomic per article). A crash in between leaves articles not marked done: the re-run does them
+    again, and the alert log and delivery admission, both idempotent, add nothing twice.
+    """
     job = get_current_job()
     state = worker_state()
     if job is None:  # called directly (tests, benchmarks): connect like any newswatch process
@@ -195,20 +210,25 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     done_values: list[Any] = (
         connection.mget([keys.done(_article_id(d)) for d in documents]) if documents else []
     )
-    done = {index: value for index, value in enumerate(done_values) if value is not None}
+    outcomes: list[_Outcome] = []
     with structlog.contextvars.bound_contextvars(job_id=job.id if job else None):
         for index, data in enumerate(documents):
             try:
-                _process_one(batch, matcher, data, done.get(index))
+                outcome = _analyse(batch, matcher, data, done_values[index])
             except JobTimeoutException:
-                # The job's time is up on this article: it fails alone; the rest go on in a new job.
-                _record_failure(batch, data, f"timed out after {state.settings.job_timeout} s")
+                # The job's time is up on this article: it fails alone; the rest go on in a new job, and
+                # what this job finished before is recorded below as usual.
                 rest = documents[index + 1 :]
-                if rest:
+                if rest:  # first, so that the rest runs before this article's retry
                     rest_job = _enqueue(batch, rest, attempt=1, delay=0)
                     batch.summary["continued_in"] = rest_job.id
+                timeout = job.timeout if job and job.timeout else state.settings.job_timeout
+                _record_failure(batch, data, f"timed out after {timeout} s")
                 log.warning("job timed out; rest of the batch re-enqueued", remaining=len(rest))
                 break
+            if outcome is not None:
+                outcomes.append(outcome)
+        _commit(batch, matcher, outcomes)
         log.info(
             "batch done",
             **{k: v for k, v in batch.summary.items() if k not in ("alerts", "errors")},
@@ -218,19 +238,31 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     return batch.summary
 
 
-def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: bytes | None) -> None:
+@dataclass
+class _Outcome:
+    """One article of the batch, analysed (or found done), waiting to be recorded."""
+
+    data: dict[str, Any]
+    article_id: str
+    content_hash: str
+    skipped: bool = False
+    title: str = ""
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _analyse(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: bytes | None) -> _Outcome | None:
+    """Extract and match one article (no Redis writes); None when it failed (recorded, retried alone)."""
     from worker.core.extract import extract
 
     article_id = _article_id(data)
+    started = time.perf_counter()
     with structlog.contextvars.bound_contextvars(article_id=article_id):
         try:
             document = Document.from_json(data)
-            done_key = keys.done(article_id)
-            if done_value == document.content_hash.encode():
-                batch.connection.hdel(keys.PENDING, article_id)
-                batch.summary["skipped"] += 1
-                log.debug("already processed, skipped")
-                return
+            content_hash = document.content_hash
+            if done_value is not None and done_value.decode() == content_hash:
+                return _Outcome(data, article_id, content_hash, skipped=True)
             article = extract(_with_page(document, batch.state.settings))
             matches = matcher.match(article)
             matched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -239,28 +271,95 @@ def _process_one(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: 
             raise
         except Exception as error:
             _record_failure(batch, data, _describe(error))
-            return
-        alert_log = batch.state.alert_log(batch.connection)
-        for alert in alerts:
-            topic_id = alert["topic"]["id"]
-            with structlog.contextvars.bound_contextvars(topic=topic_id):
-                entry = alert_log.append(alert)
+            return None
+    return _Outcome(
+        data, article_id, content_hash, title=article.title, alerts=alerts,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _commit(batch: _Batch, matcher: Any, outcomes: list[_Outcome]) -> None:
+    """Record the analysed articles: alerts (one pipeline), deliveries, then each article's finish."""
+    if not outcomes:
+        return
+    connection, settings = batch.connection, batch.state.settings
+    alert_log = batch.state.alert_log(connection)
+    alerts = [(outcome, alert) for outcome in outcomes for alert in outcome.alerts]
+    if alerts:
+        with connection.pipeline(transaction=False) as pipe:
+            for _outcome, alert in alerts:
+                alert_log.append(alert, client=pipe)
+            entries = pipe.execute()
+        with connection.pipeline(transaction=False) as pipe:
+            for (outcome, alert), entry in zip(alerts, entries, strict=True):
+                topic_id = alert["topic"]["id"]
                 if entry is None:
-                    log.info("alert already in the log", alert_id=alert["id"])
-                else:
-                    log.info("alert", alert_id=alert["id"], score=alert["score"], title=article.title)
-                    batch.summary["alerts"].append(alert["id"])
-                # Also for an alert the log already had: a crash may have come between the append and
-                # this call; admission is idempotent per (alert, sink), so nothing is sent twice.
-                _deliver(batch, matcher, alert, topic_id)
-        with batch.connection.pipeline(transaction=True) as pipe:
-            pipe.set(done_key, document.content_hash, ex=batch.state.settings.dedup_window)
-            pipe.hdel(keys.PENDING, article_id)
-            pipe.hdel(keys.FAILED, article_id)
-            pipe.hincrby(keys.STATS, keys.STAT_PROCESSED, 1)
+                    log.info("alert already in the log", alert_id=alert["id"], article_id=outcome.article_id)
+                    continue
+                pipe.hincrby(keys.TOPIC_MATCHES, topic_id, 1)
+                log.info(
+                    "alert", alert_id=alert["id"], article_id=outcome.article_id, topic=topic_id,
+                    score=alert["score"], title=outcome.title,
+                )  # fmt: skip
+                batch.summary["alerts"].append(alert["id"])
             pipe.execute()
-        batch.summary["processed"] += 1
-        log.debug("processed", matches=len(matches))
+        # Also for alerts the log already had: a crash may have come between the append and the
+        # admission; admission is idempotent per (alert, sink), so nothing is sent twice.
+        for _outcome, alert in alerts:
+            _deliver(batch, matcher, alert, alert["topic"]["id"])
+    from newswatch.metrics import PROCESSING, observe
+
+    finish = batch.state.finish_script(connection)
+    with connection.pipeline(transaction=False) as pipe:
+        for outcome in outcomes:
+            finish(
+                keys=[keys.PENDING, keys.done(outcome.article_id), keys.FAILED, keys.STATS],
+                args=[
+                    outcome.article_id,
+                    _body_sha1(outcome.data),
+                    "skipped" if outcome.skipped else "processed",
+                    outcome.content_hash,
+                    settings.dedup_window,
+                ],
+                client=pipe,
+            )
+            if not outcome.skipped:
+                observe(pipe, PROCESSING, outcome.seconds)
+        pipe.execute()
+    for outcome in outcomes:
+        batch.summary["skipped" if outcome.skipped else "processed"] += 1
+
+
+#: Ends an article's processing, atomically: drop its ledger entry only if the ledger still holds the
+#: content that was processed (a changed file re-enqueued meanwhile stays pending); for a processed article
+#: also set its done marker, clear an earlier failure and count it. Returns 1 if the entry was dropped.
+FINISH_LUA = """
+-- KEYS: pending, done marker, failed, stats.  ARGV: article id, sha1 of the body, mode, content hash, ttl
+local removed = 0
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+    local ok, doc = pcall(cjson.decode, current)
+    local body = ''
+    if ok and type(doc) == 'table' and type(doc['body']) == 'string' then
+        body = doc['body']
+    end
+    if redis.sha1hex(body) == ARGV[2] then
+        removed = redis.call('HDEL', KEYS[1], ARGV[1])
+    end
+end
+if ARGV[3] == 'processed' then
+    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+    redis.call('HDEL', KEYS[3], ARGV[1])
+    redis.call('HINCRBY', KEYS[4], 'processed', 1)
+end
+return removed
+"""
+
+
+def _body_sha1(data: dict[str, Any]) -> str:
+    body = data.get("body") if isinstance(data, dict) else None
+    text = body if isinstance(body, str) else ""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _with_page(document: Document, settings: Settings) -> Document:
@@ -313,7 +412,11 @@ def _record_failure(batch: _Batch, data: dict[str, Any], error: str) -> None:
     with batch.connection.pipeline(transaction=True) as pipe:
         pipe.hset(keys.FAILED, article_id, json.dumps(record, ensure_ascii=False))
         if final:
-            pipe.hdel(keys.PENDING, article_id)
+            batch.state.finish_script(batch.connection)(
+                keys=[keys.PENDING, keys.done(article_id), keys.FAILED, keys.STATS],
+                args=[article_id, _body_sha1(data), "failed", "", 0],
+                client=pipe,
+            )
             pipe.hincrby(keys.STATS, keys.STAT_FAILED, 1)
         else:
             pipe.hincrby(keys.STATS, keys.STAT_RETRIED, 1)
@@ -351,8 +454,6 @@ def _article_id(data: dict[str, Any]) -> str:
     try:
         return Document.from_json(data).article_id
     except Exception:  # a malformed message still needs a stable name in newswatch:failed
-        import hashlib
-
         raw = json.dumps(data, sort_keys=True, default=str).encode()
         return "a_" + hashlib.sha256(raw).hexdigest()[:20]
 

@@ -38,6 +38,11 @@ MAINTENANCE_INTERVAL = 10
 JOB_MONITORING_INTERVAL = 5
 #: A worker that missed heartbeats for this long is dead; its started jobs are then abandoned/retried.
 WORKER_TTL = 30
+#: A running job's registry entry lives this long past each heartbeat (rq's own margin is a fixed 60 s):
+#: three missed beats and the job counts as abandoned at the next maintenance pass, so a killed worker's
+#: job comes back in ~15-25 s. A beat thread starved that long (a C call holding the GIL) at worst makes
+#: RQ re-run a job still running: harmless, every article is idempotent.
+HEARTBEAT_MARGIN = 3 * JOB_MONITORING_INTERVAL
 
 QUEUES = {"articles": ARTICLES_QUEUE, "deliveries": DELIVERIES_QUEUE}
 
@@ -54,12 +59,14 @@ class ArticleWorker(SimpleWorker):
 
     rq's SimpleWorker sets one heartbeat of job timeout + 60 s when a job starts and none while it runs,
     so a killed SimpleWorker's job would be noticed only after that (3 minutes with a 120 s timeout).
-    This class heartbeats every job_monitoring_interval from a thread with a TTL of interval + 60 s, as
-    the forking worker's monitor loop does, so a killed worker's job comes back within about a minute.
+    This class heartbeats every job_monitoring_interval from a thread with a TTL of interval +
+    HEARTBEAT_MARGIN, so a killed worker's job comes back within about half a minute.
     """
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
-        return Worker.get_heartbeat_ttl(self, job, working_time)
+        if job.timeout and job.timeout > 0:
+            return int(min(job.timeout - working_time, self.job_monitoring_interval)) + HEARTBEAT_MARGIN
+        return int(self.job_monitoring_interval) + HEARTBEAT_MARGIN
 
     def execute_job(self, job: Any, queue: Any) -> None:
         execution = self.prepare_execution(job)

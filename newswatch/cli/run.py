@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 #: Seconds between two looks at the alert log, the ledger and the workers.
 POLL = 0.25
 #: With --once: nothing queued, running or scheduled for this long while articles are still pending means
-#: their jobs are gone (a crash); the run reports them instead of waiting forever.
-STUCK_AFTER = 10.0
+#: their jobs are gone and the reconciler did not bring them back; the run reports them instead of waiting
+#: forever. Longer than the reconciler's grace plus two of its intervals.
+STUCK_AFTER = 60.0
 #: A worker that exits on its own is started again, at most this often (seconds).
 RESTART_DELAY = 2.0
 #: A worker that dies within QUICK_DEATH seconds of its start, more than MAX_QUICK_DEATHS times in a row,
@@ -167,7 +168,11 @@ def deliveries_pending(connection: redis.Redis, settings: Settings) -> bool:
 
 
 def reconcile(connection: redis.Redis, settings: Settings) -> None:
-    """Hook for the reliability issue: re-enqueue pending articles whose job was lost in a crash."""
+    """Re-enqueue pending articles whose job was lost in a crash (one pass per interval, see
+    producer.reconcile)."""
+    from producer.reconcile import reconcile as reconcile_pending
+
+    reconcile_pending(connection, settings)
 
 
 @reports_errors

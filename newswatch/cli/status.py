@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except RedisUnavailable as error:
         print(f"newswatch status: {error}", file=sys.stderr)
-        return 1
+        return 2
     status = collect(connection)
     if args.json:
         print(json.dumps(status, ensure_ascii=False))

@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from newswatch.connection import RedisUnavailable, connect
     from newswatch.logs import configure_logging
+    from newswatch.redis_server import EmbeddedServerError
     from newswatch.settings import SettingsError, load_settings
     from worker.jobs import WatchlistUnavailable
     from worker.runner import QUEUES, run_worker
@@ -51,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         connection = connect(settings)
-    except RedisUnavailable as error:
+    except (RedisUnavailable, EmbeddedServerError) as error:  # same line and status as `newswatch run`
         print(f"newswatch worker: {error}", file=sys.stderr)
-        return 1
+        return 2
     try:
         run_worker(
             connection,

@@ -188,3 +188,75 @@ def test_a_changed_watchlist_is_compiled_again(redis_client: redis.Redis, tmp_pa
     enqueue(redis_client, [document("weather-2.txt", WEATHER + " More snow is due.")])
     drain(redis_client)
     assert [entry.alert["topic"]["id"] for entry in AlertLog(redis_client).latest()] == ["alps"]
+
+
+def test_a_file_changed_while_its_old_version_is_processed_stays_pending(redis_client: redis.Redis) -> None:
+    old = document("story.txt", WEATHER)
+    enqueue(redis_client, [old])
+    new = document("story.txt", KURSK)  # same path (same article id), new content, accepted meanwhile
+    redis_client.hset(keys.PENDING, new.article_id, json.dumps(new.to_json()))
+    queue = Queue(ARTICLES_QUEUE, connection=redis_client, serializer=JSONSerializer)
+    build_worker(redis_client, ARTICLES_QUEUE).work(burst=True, with_scheduler=False, max_jobs=1)
+    assert redis_client.hkeys(keys.PENDING) == [new.article_id.encode()]  # the new version still waits
+    queue.enqueue(PROCESS_BATCH_JOB, [new.to_json()])
+    drain(redis_client)
+    assert redis_client.hlen(keys.PENDING) == 0
+    assert [entry.alert["topic"]["id"] for entry in AlertLog(redis_client).latest()] == ["nk-troops-kursk"]
+
+
+def test_a_timed_out_article_fails_alone_and_the_rest_goes_on(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that takes longer than the job timeout: that article fails, the others are not lost."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()  # never answers
+    monkeypatch.setenv("NEWSWATCH_ALLOWED_HOSTS", "127.0.0.1")
+    slow = Document(url=f"http://127.0.0.1:{server.getsockname()[1]}/slow", format="url", body="")
+    batch = [document("kursk.txt", KURSK), slow, document("grain.md", GRAIN), document("alps.txt", WEATHER)]
+    redis_client.hset(keys.PENDING, mapping={d.article_id: json.dumps(d.to_json()) for d in batch})
+    queue = Queue(ARTICLES_QUEUE, connection=redis_client, serializer=JSONSerializer)
+    job = queue.enqueue(PROCESS_BATCH_JOB, [d.to_json() for d in batch], job_timeout=2)
+    try:
+        build_worker(redis_client, ARTICLES_QUEUE).work(burst=True, with_scheduler=False, max_jobs=1)
+        summary = job.latest_result().return_value  # type: ignore[union-attr]
+        assert summary["processed"] == 1 and "continued_in" in summary
+        record = json.loads(redis_client.hget(keys.FAILED, slow.article_id))  # type: ignore[arg-type]
+        assert "timed out" in record["error"]
+        assert len(AlertLog(redis_client)) == 1  # the article before the slow one is recorded
+        build_worker(redis_client, ARTICLES_QUEUE).work(burst=True, with_scheduler=False, max_jobs=1)
+        assert len(AlertLog(redis_client)) == 2  # the rest of the batch went on in a job of its own
+        assert redis_client.hkeys(keys.PENDING) == [slow.article_id.encode()]  # retried alone, later
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    "name, body, fmt",
+    [
+        ("nested.html", "<div>" * 200_000 + "Kursk" + "</div>" * 200_000, "html"),
+        ("one-line.txt", "North Korean troops in Kursk " * 360_000, "text"),  # ~10 MB, no newline
+        ("broken.html", "<html><body>" + "<p><b><i><table><tr><td>" * 20_000 + "\x00\ufffd" * 1000, "html"),
+    ],
+)
+def test_pathological_input_fails_alone_or_passes_and_never_blocks_the_batch(
+    redis_client: redis.Redis, name: str, body: str, fmt: str
+) -> None:
+    hostile = Document(url=f"file:///seeds/{name}", format=fmt, body=body)  # type: ignore[arg-type]
+    good = document("kursk.txt", KURSK)
+    enqueue(redis_client, [hostile, good])
+    for _ in range(jobs.MAX_ATTEMPTS):
+        drain(redis_client)
+    assert AlertLog(redis_client).entry_of(alert_id("nk-troops-kursk", good.article_id)) is not None
+    assert redis_client.hlen(keys.PENDING) == 0  # processed, or failed for good with its error
+    raw = redis_client.hget(keys.FAILED, hostile.article_id)
+    if raw is not None:
+        record = json.loads(raw)
+        assert record["final"] and record["error"]
