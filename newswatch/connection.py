@@ -48,9 +48,13 @@ def describe_url(url: str) -> str:
 class LoggingRetry(Retry):
     """redis-py's Retry that writes one log line per failed try, so an outage is visible."""
 
-    def __init__(self, target: str, retries: int = COMMAND_RETRIES) -> None:
+    def __init__(
+        self, target: str, retries: int = COMMAND_RETRIES, on_recover: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(ExponentialWithJitterBackoff(base=0.1, cap=5.0), retries)
         self.target = target
+        #: Called once Redis answers again after failed tries (connect() records it for `status`).
+        self.on_recover = on_recover
 
     def call_with_retry(
         self,
@@ -69,7 +73,24 @@ class LoggingRetry(Retry):
             else:
                 fail(error)
 
-        return super().call_with_retry(do, logged_fail, is_retryable, with_failure_count=True)
+        failed_at: list[float] = []
+
+        def noted_fail(error: Exception, failures: int) -> None:
+            failed_at.append(time.monotonic())
+            logged_fail(error, failures)
+
+        result = super().call_with_retry(do, noted_fail, is_retryable, with_failure_count=True)
+        if failed_at:
+            log.warning(
+                "redis reachable again", redis=self.target, attempts=len(failed_at),
+                seconds=round(time.monotonic() - failed_at[0], 2),
+            )  # fmt: skip
+            if self.on_recover is not None:
+                try:
+                    self.on_recover()
+                except Exception as error:  # a statistic must never fail the command that succeeded
+                    log.debug("reconnect not recorded", error=str(error))
+        return result
 
 
 class EmbeddedConnection(UnixDomainSocketConnection):
@@ -90,9 +111,9 @@ class EmbeddedConnection(UnixDomainSocketConnection):
 _embedded_by_socket: dict[str, EmbeddedServer] = {}
 
 
-def _client_options(target: str) -> dict[str, Any]:
+def _client_options(target: str, retry: LoggingRetry | None = None) -> dict[str, Any]:
     return {
-        "retry": LoggingRetry(target),
+        "retry": retry or LoggingRetry(target),
         "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         "health_check_interval": HEALTH_CHECK_INTERVAL,
         "socket_connect_timeout": CONNECT_TIMEOUT,
@@ -111,11 +132,15 @@ def connect(settings: Settings, *, wait: float = 30.0) -> redis.Redis:
 
     Waits up to `wait` seconds for Redis to answer and raises RedisUnavailable after that.
     """
+    # The client, for the retry's recovery callback (redis-py deep-copies the Retry into each
+    # connection, which keeps this list shared: functions and their closures are not copied).
+    made: list[redis.Redis] = []
     if settings.redis_url:
         target = describe_url(settings.redis_url)
         try:
             tcp = {} if settings.redis_url.startswith("unix:") else {"socket_keepalive": True}
-            client = redis.Redis.from_url(settings.redis_url, **tcp, **_client_options(target))
+            retry = LoggingRetry(target, on_recover=lambda: _record_recovery(made))
+            client = redis.Redis.from_url(settings.redis_url, **tcp, **_client_options(target, retry))
             probe = redis.Redis.from_url(
                 settings.redis_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=CONNECT_TIMEOUT
             )
@@ -129,11 +154,27 @@ def connect(settings: Settings, *, wait: float = 30.0) -> redis.Redis:
         server = ensure_embedded(settings.data_dir)
         target = server.url
         _embedded_by_socket[str(server.socket_path)] = server
+        retry = LoggingRetry(target, on_recover=lambda: _record_recovery(made))
         pool = redis.ConnectionPool(
-            connection_class=EmbeddedConnection, path=str(server.socket_path), **_client_options(target)
+            connection_class=EmbeddedConnection,
+            path=str(server.socket_path),
+            **_client_options(target, retry),
         )
         client = redis.Redis(connection_pool=pool)
+    made.append(client)
     return client
+
+
+def _record_recovery(made: list[redis.Redis]) -> None:
+    """Note in Redis when this process got it back, so that `newswatch status` can say so."""
+    import os
+    import sys
+
+    from newswatch.metrics import record_reconnect
+
+    process = f"{os.path.basename(sys.argv[0]) or 'python'} {' '.join(sys.argv[1:3])} (pid {os.getpid()})"
+    if made:
+        record_reconnect(made[0], time.time(), process.strip())
 
 
 def wait_until_reachable(client: redis.Redis, target: str, wait: float) -> None:

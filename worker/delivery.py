@@ -345,6 +345,7 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
                     client=client,
                 )
                 sent += 1
+                _observe_latency(client, message)
                 if not owned:
                     return f"sent {sent}, lost the channel"  # our lock expired; another job took over
                 continue
@@ -400,6 +401,21 @@ def _failed(
     else:
         queue.enqueue(DRAIN_JOB, sink, topic, token, **options)
     return f"retry in {delay:.1f}s"
+
+
+def _observe_latency(client: redis.Redis, message: Message) -> None:
+    """Seconds from each alert's match to this 2xx, into the shared delivery latency histogram."""
+    from newswatch.metrics import DELIVERY, observe
+
+    now = time.time()
+    with client.pipeline(transaction=False) as pipe:
+        for alert in message.alerts:
+            try:
+                matched = datetime.fromisoformat(str(alert.get("matched_at", "")).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            observe(pipe, DELIVERY, max(0.0, now - matched.timestamp()))
+        pipe.execute()
 
 
 def _unusable(client: redis.Redis, config: SinkConfig | None, sink: str) -> str | None:

@@ -59,6 +59,22 @@ def open_connection(settings: Settings) -> redis.Redis:
         raise CommandError(str(error)) from None
 
 
+def start_metrics(connection: redis.Redis, settings: Settings) -> None:
+    """Serve Prometheus metrics when NEWSWATCH_METRICS_PORT (Settings.metrics_port) is set."""
+    if not settings.metrics_port:
+        return
+    import os
+
+    from newswatch.metrics import serve_metrics
+
+    address = os.environ.get("NEWSWATCH_METRICS_ADDRESS", "127.0.0.1")
+    try:
+        serve_metrics(connection, settings.metrics_port, address)
+    except OSError as error:
+        reason = error.strerror or error
+        raise CommandError(f"metrics port {address}:{settings.metrics_port}: {reason}") from None
+
+
 def reports_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn a CommandError into a one-line message on stderr and exit status 2."""
 
@@ -129,6 +145,8 @@ def run_producer_command(args: argparse.Namespace) -> int:
 
     settings = load_configuration()
     connection = open_connection(settings)
+    if not args.once:
+        start_metrics(connection, settings)
     if args.once:
         with file_progress("scanning seeds") as progress:
             result = produce_once(connection, settings, once=True, progress=progress)

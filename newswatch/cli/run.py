@@ -19,6 +19,7 @@ from newswatch.cli.producer import (
     load_configuration,
     open_connection,
     reports_errors,
+    start_metrics,
     stop_on_signals,
 )
 
@@ -179,6 +180,7 @@ def reconcile(connection: redis.Redis, settings: Settings) -> None:
 def run_command(args: argparse.Namespace) -> int:
     settings = load_configuration()
     connection = open_connection(settings)
+    start_metrics(connection, settings)
     pool = WorkerPool(args.workers, settings)
     with stop_on_signals() as stop:
         pool.start()

@@ -85,9 +85,11 @@ def collect(connection: Any) -> dict[str, Any]:
         )
     }
     counts.update({k: v for k, v in stats.items() if k not in counts})
+    from newswatch.metrics import redis_events
     from worker.delivery_admin import delivery_counts
 
     return {
+        "redis": redis_events(connection),
         "queues": queues,
         "workers": workers,
         "counts": counts,
@@ -116,6 +118,14 @@ def render(status: dict[str, Any]) -> None:
     console.print(f"Articles and alerts: {summary}")
     console.print(f"Pending (accepted, not processed yet): {status['pending']}")
     console.print(f"Alert log entries: {status['alert_log']}")
+    events = status.get("redis") or {}
+    if events.get("last_reconnect_at"):
+        at = datetime.fromtimestamp(float(events["last_reconnect_at"]), UTC).isoformat(timespec="seconds")
+        console.print(
+            f"Redis connection lost and regained {events.get('reconnects', 1)} times; last at {at} "
+            f"({events.get('last_reconnect_by', '?')})",
+            highlight=False,
+        )
     if "deliveries" in status:
         from worker.delivery_cli import status_lines
 
