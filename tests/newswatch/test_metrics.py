@@ -65,11 +65,9 @@ def test_metrics_count_the_work_of_every_worker_process(
         queue.enqueue(PROCESS_BATCH_JOB, [d.to_json() for d in documents])
     env = {**os.environ, "REDIS_URL": redis_url, "NEWSWATCH_WATCHLIST": str(watchlist),
            "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+    command = [sys.executable, "-m", "newswatch", "worker", "--burst", "--max-jobs", "1"]
     for _ in range(2):
-        subprocess.run(
-            [sys.executable, "-m", "newswatch", "worker", "--burst", "--max-jobs", "1", "--log-level", "WARNING"],
-            env=env, cwd=ROOT, check=True, timeout=60,
-        )  # fmt: skip
+        subprocess.run(command, env=env, cwd=ROOT, check=True, timeout=60)
     port = free_port()
     server = serve_metrics(redis_client, port)
     try:
