@@ -307,24 +307,30 @@ def _commit(batch: _Batch, matcher: Any, outcomes: list[_Outcome]) -> None:
         # admission; admission is idempotent per (alert, sink), so nothing is sent twice.
         for _outcome, alert in alerts:
             _deliver(batch, matcher, alert, alert["topic"]["id"])
-    from newswatch.metrics import PROCESSING, observe
+    from newswatch.metrics import PROCESSING, bucket_field
 
     finish = batch.state.finish_script(connection)
     with connection.pipeline(transaction=False) as pipe:
         for outcome in outcomes:
             finish(
-                keys=[keys.PENDING, keys.done(outcome.article_id), keys.FAILED, keys.STATS],
+                keys=[
+                    keys.PENDING,
+                    keys.done(outcome.article_id),
+                    keys.FAILED,
+                    keys.STATS,
+                    keys.histogram(PROCESSING),
+                ],
                 args=[
                     outcome.article_id,
                     _body_sha1(outcome.data),
                     "skipped" if outcome.skipped else "processed",
                     outcome.content_hash,
                     settings.dedup_window,
+                    bucket_field(outcome.seconds),
+                    repr(outcome.seconds),
                 ],
                 client=pipe,
             )
-            if not outcome.skipped:
-                observe(pipe, PROCESSING, outcome.seconds)
         pipe.execute()
     for outcome in outcomes:
         batch.summary["skipped" if outcome.skipped else "processed"] += 1
@@ -332,9 +338,11 @@ def _commit(batch: _Batch, matcher: Any, outcomes: list[_Outcome]) -> None:
 
 #: Ends an article's processing, atomically: drop its ledger entry only if the ledger still holds the
 #: content that was processed (a changed file re-enqueued meanwhile stays pending); for a processed article
-#: also set its done marker, clear an earlier failure and count it. Returns 1 if the entry was dropped.
+#: also set its done marker, clear an earlier failure, count it and add its time to the processing
+#: histogram (newswatch.metrics). Returns 1 if the entry was dropped.
 FINISH_LUA = """
--- KEYS: pending, done marker, failed, stats.  ARGV: article id, sha1 of the body, mode, content hash, ttl
+-- KEYS: pending, done marker, failed, stats, histogram.
+-- ARGV: article id, sha1 of the body, mode, content hash, ttl, histogram bucket field, seconds
 local removed = 0
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
@@ -351,6 +359,9 @@ if ARGV[3] == 'processed' then
     redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
     redis.call('HDEL', KEYS[3], ARGV[1])
     redis.call('HINCRBY', KEYS[4], 'processed', 1)
+    redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+    redis.call('HINCRBY', KEYS[5], 'count', 1)
+    redis.call('HINCRBYFLOAT', KEYS[5], 'sum', ARGV[7])
 end
 return removed
 """
@@ -413,8 +424,8 @@ def _record_failure(batch: _Batch, data: dict[str, Any], error: str) -> None:
         pipe.hset(keys.FAILED, article_id, json.dumps(record, ensure_ascii=False))
         if final:
             batch.state.finish_script(batch.connection)(
-                keys=[keys.PENDING, keys.done(article_id), keys.FAILED, keys.STATS],
-                args=[article_id, _body_sha1(data), "failed", "", 0],
+                keys=[keys.PENDING, keys.done(article_id), keys.FAILED, keys.STATS, keys.histogram("")],
+                args=[article_id, _body_sha1(data), "failed", "", 0, "", 0],
                 client=pipe,
             )
             pipe.hincrby(keys.STATS, keys.STAT_FAILED, 1)

@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
@@ -47,6 +48,36 @@ HEARTBEAT_MARGIN = 3 * JOB_MONITORING_INTERVAL
 QUEUES = {"articles": ARTICLES_QUEUE, "deliveries": DELIVERIES_QUEUE}
 
 
+class StoredPayloadJob(Job):
+    """rq's Job, except that saving it again writes back the payload as it was read, not recompressed.
+
+    rq saves the whole job hash when a job ends, compressing its payload (zlib) again each time: for a
+    batch of 50 articles (~200 KB) that cost ~18 ms, more than a third of a millisecond per article.
+    """
+
+    _stored: tuple[Any, bytes] | None = None
+
+    def restore(self, raw_data: Any) -> Any:
+        result = super().restore(raw_data)
+        compressed = raw_data.get(b"data", raw_data.get("data")) if isinstance(raw_data, dict) else None
+        if isinstance(compressed, bytes) and compressed is not self._data:
+            self._stored = (self._data, compressed)
+        return result
+
+    def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
+        stored = self._stored
+        if stored is None or stored[0] is not self._data:
+            return super().to_dict(include_meta=include_meta, include_result=include_result)
+        data = self._data
+        self._data = b""  # the payload is unchanged since it was read: skip compressing it again
+        try:
+            mapping = super().to_dict(include_meta=include_meta, include_result=include_result)
+        finally:
+            self._data = data
+        mapping["data"] = stored[1]
+        return mapping
+
+
 class ArticleWorker(SimpleWorker):
     """Runs jobs in its own process, with heartbeats during the job like the forking worker's.
 
@@ -62,6 +93,8 @@ class ArticleWorker(SimpleWorker):
     This class heartbeats every job_monitoring_interval from a thread with a TTL of interval +
     HEARTBEAT_MARGIN, so a killed worker's job comes back within about half a minute.
     """
+
+    job_class = StoredPayloadJob
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         if job.timeout and job.timeout > 0:

@@ -242,7 +242,7 @@ def test_a_timed_out_article_fails_alone_and_the_rest_goes_on(
     "name, body, fmt",
     [
         ("nested.html", "<div>" * 200_000 + "Kursk" + "</div>" * 200_000, "html"),
-        ("one-line.txt", "North Korean troops in Kursk " * 360_000, "text"),  # ~10 MB, no newline
+        ("one-line.txt", "Snow fell on the Alpine passes " * 330_000 + "Kursk", "text"),  # ~10 MB, one line
         ("broken.html", "<html><body>" + "<p><b><i><table><tr><td>" * 20_000 + "\x00\ufffd" * 1000, "html"),
     ],
 )

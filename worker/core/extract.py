@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
@@ -91,7 +91,7 @@ def extract_with_report(document: Document) -> Extraction:
         published=document.published or parts.published,
         language=detect_language(f"{title}\n{text}") or language_code(document.language),
         author=document.author or parts.author,
-        source=document.to_json()["source"],
+        source={**asdict(document.source), "tags": list(document.source.tags)},
         published_is_fallback=document.published_is_fallback,
     )
     return Extraction(article=article, method=parts.method, note=parts.note)
