@@ -1,6 +1,7 @@
 """Pipeline drain rate against RQ's floor: 3,000 plain-text articles through one worker, by batch size.
 
     .venv/bin/python bench/pipeline.py [--articles 3000] [--runs 3] [--sizes 1,10,25,50,100,200]
+        [--scaling 1,2,4] [--profile]
 
 On a fresh embedded valkey-server: (1) RQ's floor, 3,000 no-op jobs (one per article) drained by one
 worker of the class `newswatch worker` uses; (2) the backlog of 3,000 real-sized articles enqueued by
@@ -60,6 +61,8 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="1,10,25,50,100,200", help="batch sizes for the table")
+    parser.add_argument("--scaling", default="1,2,4", help="worker counts to time ('' skips)")
+    parser.add_argument("--profile", action="store_true", help="cProfile of one worker")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
 
@@ -122,6 +125,35 @@ def main() -> int:
         assert len(result.accepted) == args.articles
         return args.articles / drain()
 
+    def scaling_run(workers: int) -> float:
+        """Drain rate with `workers` `newswatch worker --burst` processes started together."""
+        import subprocess
+
+        connection.flushall()
+        enqueue_documents(connection, documents, settings, source="bench")
+        command = [sys.executable, "-m", "newswatch", "worker", "--burst", "--log-level", "WARNING"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        started = time.perf_counter()
+        processes = [subprocess.Popen(command, cwd=ROOT, env=env) for _ in range(workers)]
+        for process in processes:
+            process.wait()
+        elapsed = time.perf_counter() - started  # includes each process's start (~1 s): a lower bound
+        if connection.hlen("newswatch:pending"):
+            raise SystemExit("bench: articles left pending; the pipeline is broken")
+        return args.articles / elapsed
+
+    def profile_run() -> None:
+        import cProfile
+        import pstats
+
+        connection.flushall()
+        enqueue_documents(connection, documents, settings, source="bench")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        drain()
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+
     try:
         print(f"articles: {args.articles} plain-text bodies from {origin}", file=sys.stderr)
         print(
@@ -141,6 +173,10 @@ def main() -> int:
             print(f"  run {run}: floor {floors[-1]:,.0f} jobs/s; by batch size {rates_now}", file=sys.stderr)
         floor = statistics.median(floors)
         rates = {size: statistics.median(values) for size, values in samples.items()}
+        counts = [int(n) for n in args.scaling.split(",") if n.strip()]
+        scaling = {n: scaling_run(n) for n in counts}
+        if args.profile:
+            profile_run()
     finally:
         connection.close()
         embedded_server(workdir / "data").stop()
@@ -148,13 +184,18 @@ def main() -> int:
 
     print(f"RQ floor (no-op job per article, same worker class): {floor:,.0f} jobs/s")
     print(f"pipeline at batch size {default} (Settings.batch_size): {rates[default]:,.0f} articles/s")
-    print(f"ratio: {rates[default] / floor:.1f}x the floor (target >= 5x)")
+    print(f"ratio: {rates[default] / floor:.1f}x the floor (target >= 10x)")
     print()
     print("batch size | articles/s | x floor")
     print("-----------|------------|--------")
     for size in sorted(rates):
         print(f"{size:>10} | {rates[size]:>10,.0f} | {rates[size] / floor:>6.1f}")
     print(f"(medians of {args.runs} runs, {args.articles} articles each, one worker)")
+    if scaling:
+        print()
+        print("worker processes | articles/s (process start-up included)")
+        for count, rate in scaling.items():
+            print(f"{count:>16} | {rate:,.0f}")
     return 0
 
 
