@@ -6,11 +6,12 @@ decision itself is made by the compiled closures of matcher.py; this walk gives 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from worker.core.analysis import Prepared
-from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Span, near_spans, slop_spans
+from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Span, slop_spans
 from worker.core.query.tree import And, Near, Node, Not, Or, Term, render
 
 # An occurrence of a term: (term, field index, first token, last token).
@@ -78,19 +79,23 @@ class Walker:
         right = self.walk(node.right)
         spans: list[tuple[Span, tuple[Item, ...]]] = []
         if left.ok and right.ok:
-            by_span: dict[Span, list[tuple[Item, ...]]] = {}
-            for s, its in right.spans:
-                by_span.setdefault(s, []).append(its)
-            for ls, litems in left.spans:
-                for covering in near_spans([ls], [s for s, _ in right.spans], node.distance):
-                    # Which right spans formed this pair: those inside the covering span.
-                    for rs, ritems_list in by_span.items():
-                        if rs[0] == covering[0] and covering[1] <= rs[1] and rs[2] <= covering[2]:
-                            gap = ls[1] - rs[2] if rs[2] < ls[1] else rs[1] - ls[2]
-                            if 0 < gap <= node.distance:
-                                for ritems in ritems_list:
-                                    spans.append((covering, litems + ritems))
-                                    break
+            # Each right span once, sorted, with the items of its first occurrence; pairs are found by
+            # bisection, so a long article full of hits costs O(hits x distance), not O(hits^2).
+            first_items: dict[Span, tuple[Item, ...]] = {}
+            for rs, ritems in right.spans:
+                first_items.setdefault(rs, ritems)
+            ordered = sorted(first_items)
+            starts = [(f, a) for f, a, _ in ordered]
+            longest = max(b - a for _, a, b in ordered)
+            for (f, a, b), litems in left.spans:
+                lo = bisect_left(starts, (f, a - node.distance - longest))
+                hi = bisect_right(starts, (f, b + node.distance))
+                for rf, ra, rb in ordered[lo:hi]:
+                    if rf != f:
+                        continue
+                    gap = a - rb if rb < a else ra - b if b < ra else 0
+                    if 0 < gap <= node.distance:
+                        spans.append(((f, min(a, ra), max(b, rb)), litems + first_items[(rf, ra, rb)]))
         items: list[Item] = []
         seen: set[tuple[int, int, int, str]] = set()
         for _, its in spans:
