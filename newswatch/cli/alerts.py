@@ -35,9 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from newswatch.alert_log import AlertEntry, AlertLog, format_alert_line
-    from newswatch.connection import RedisUnavailable, connect
-    from newswatch.logs import configure_logging
-    from newswatch.settings import SettingsError, load_settings
+    from newswatch.cli.reading import connect_or_report
 
     if args.failed:
         from worker.delivery_cli import show_failed
@@ -46,15 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         print("newswatch alerts: --limit must be 0 or more", file=sys.stderr)
         return 2
-    configure_logging("WARNING")
-    try:
-        connection = connect(load_settings(), wait=5)
-    except SettingsError as error:
-        print(f"newswatch alerts: {error}", file=sys.stderr)
+    connection = connect_or_report("alerts")
+    if connection is None:
         return 2
-    except RedisUnavailable as error:
-        print(f"newswatch alerts: {error}", file=sys.stderr)
-        return 1
     log = AlertLog(connection)
 
     def show(entry: AlertEntry) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,18 +160,10 @@ def render(status: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from newswatch.connection import RedisUnavailable, connect
-    from newswatch.logs import configure_logging
-    from newswatch.settings import SettingsError, load_settings
+    from newswatch.cli.reading import connect_or_report
 
-    configure_logging("WARNING")
-    try:
-        connection = connect(load_settings(), wait=5)
-    except SettingsError as error:
-        print(f"newswatch status: {error}", file=sys.stderr)
-        return 2
-    except RedisUnavailable as error:
-        print(f"newswatch status: {error}", file=sys.stderr)
+    connection = connect_or_report("status")
+    if connection is None:
         return 2
     status = collect(connection)
     if args.json:

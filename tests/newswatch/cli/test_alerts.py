@@ -108,6 +108,6 @@ def test_a_negative_limit_is_a_usage_error(redis_url: str) -> None:
 def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
     process = newswatch(f"unix://{tmp_path}/gone.sock", "--json")
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 1
+    assert process.returncode == 2  # like status, worker and run
     assert err.strip().splitlines()[-1].startswith("newswatch alerts: cannot reach Redis at unix://")
     assert "Traceback" not in err
