@@ -588,12 +588,24 @@ def _evidence_items(items: list[Item], fields: tuple[Prepared, Prepared]) -> tup
 
 def _snippet(items: list[Item], fields: tuple[Prepared, Prepared]) -> str:
     body = [i for i in items if i[1] == BODY]
-    chosen = body[0] if body else (items[0] if items else None)
-    if chosen is None:
+    if not body and not items:
         return ""
-    prepared = fields[chosen[1]]
-    start = prepared.span(chosen[2])[0]
-    lo, hi = prepared.sentence_bounds(start)
+    prepared = fields[BODY if body else items[0][1]]
+    # The sentence with the most distinct evidence terms tells best why the topic fired (the first hit
+    # alone is often a dateline or a headline-like fragment); ties go to the earliest sentence.
+    best: tuple[int, int, int, int] | None = None  # (-distinct terms, lo, hi, start)
+    by_sentence: dict[tuple[int, int], tuple[set[str], int]] = {}
+    for item in body or items[:1]:
+        item_start = prepared.span(item[2])[0]
+        bounds = prepared.sentence_bounds(item_start)
+        terms, first = by_sentence.setdefault(bounds, (set(), item_start))
+        terms.add(item[0].text)
+    for (s_lo, s_hi), (terms, first) in by_sentence.items():
+        candidate = (-len(terms), s_lo, s_hi, first)
+        if best is None or candidate < best:
+            best = candidate
+    assert best is not None
+    _, lo, hi, start = best
     text = prepared.original[lo:hi]
     if len(text) > SNIPPET_CHARS:
         middle = start - lo

@@ -148,3 +148,20 @@ def test_check_examples_reports_examples_that_fail() -> None:
 def test_empty_watchlist_and_empty_article() -> None:
     assert Matcher(Watchlist(())).match(article("anything")) == []
     assert matcher().match(article("")) == []
+
+
+def test_the_snippet_is_the_sentence_with_the_most_evidence() -> None:
+    from worker.core.article import Article
+    from worker.core.matcher import Matcher
+    from worker.core.watchlist import parse_watchlist
+
+    watchlist = parse_watchlist(
+        '[[topic]]\nid = "grain"\nname = "Grain"\nquery = \'Odesa AND grain AND corridor\'\n'
+    )
+    text = (
+        "Odesa, 14 March.\n\n"
+        "Grain left Odesa through the corridor again this week, the port authority said. "
+        "Insurance premiums have fallen."
+    )
+    [match] = Matcher(watchlist).match(Article(id="a", url="u", title="", text=text))
+    assert match.snippet.startswith("Grain left Odesa through the corridor")
