@@ -102,3 +102,14 @@ def test_queries_of_one_shape_parse_alike() -> None:
     assert isinstance(second, And) and isinstance(second.children[2], Not)
     negated = second.children[2].child
     assert isinstance(negated, Term) and negated.field == "title" and negated.offset == 39
+
+
+def test_an_alias_or_ed_with_other_terms_reads_once_in_explanations() -> None:
+    from worker.core.query.tree import render
+    from worker.core.watchlist import parse_watchlist
+
+    watchlist = parse_watchlist(
+        '[aliases]\nk = ["alpha", "beta", "gamma"]\n'
+        '[[topic]]\nid = "t"\nname = "t"\nquery = \'(@k OR delta) NEAR/3 omega\'\n'
+    )
+    assert render(watchlist.topics[0].tree) == "((@k OR delta) NEAR/3 omega)"

@@ -116,4 +116,10 @@ def render(node: Node) -> str:
     ):
         return node.text
     op = " AND " if isinstance(node, And) else " OR "
-    return "(" + op.join(render(c) for c in node.children) + ")"
+    parts = [render(c) for c in node.children]
+    if isinstance(node, Or):
+        # An alias OR-ed with other terms is flattened into one OR: show "@name" once, not once a term.
+        parts = list(dict.fromkeys(parts))
+        if len(parts) == 1:
+            return parts[0]
+    return "(" + op.join(parts) + ")"
