@@ -275,10 +275,15 @@ STEM_SEPARATOR = "\x01"
 
 def stem_stream(tokens: list[str]) -> str:
     """The stems of the tokens in order, each between STEM_SEPARATORs (cached stems, one C-level map)."""
-    stems = list(map(_STEM_CACHE.get, tokens))
-    if None in stems:
-        stems = [s if s is not None else stem(t) for s, t in zip(stems, tokens, strict=True)]
-    return STEM_SEPARATOR + STEM_SEPARATOR.join(stems) + STEM_SEPARATOR  # type: ignore[arg-type]
+    cache = _STEM_CACHE
+    unseen = set(tokens).difference(cache)
+    if unseen:
+        # Every article brings a few new tokens (names, numbers): stem just those, not the whole article.
+        if len(cache) + len(unseen) > _STEM_CACHE_LIMIT:
+            return STEM_SEPARATOR + STEM_SEPARATOR.join(map(stem, tokens)) + STEM_SEPARATOR
+        for token in unseen:
+            stem(token)
+    return STEM_SEPARATOR + STEM_SEPARATOR.join(map(cache.__getitem__, tokens)) + STEM_SEPARATOR
 
 
 # --- prepared text -----------------------------------------------------------------------------------
