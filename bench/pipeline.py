@@ -152,7 +152,9 @@ def main() -> int:
         profiler.enable()
         drain()
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(25)
 
     try:
         print(f"articles: {args.articles} plain-text bodies from {origin}", file=sys.stderr)

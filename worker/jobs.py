@@ -207,14 +207,13 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     matcher = state.matchers.get()  # a missing watchlist fails the whole job: not an article's fault
     started = time.perf_counter()
     # One round trip for the whole batch: which articles a previous run of this job already did.
-    done_values: list[Any] = (
-        connection.mget([keys.done(_article_id(d)) for d in documents]) if documents else []
-    )
+    article_ids = [_article_id(d) for d in documents]
+    done_values: list[Any] = connection.mget([keys.done(i) for i in article_ids]) if documents else []
     outcomes: list[_Outcome] = []
     with structlog.contextvars.bound_contextvars(job_id=job.id if job else None):
         for index, data in enumerate(documents):
             try:
-                outcome = _analyse(batch, matcher, data, done_values[index])
+                outcome = _analyse(batch, matcher, data, article_ids[index], done_values[index])
             except JobTimeoutException:
                 # The job's time is up on this article: it fails alone; the rest go on in a new job, and
                 # what this job finished before is recorded below as usual.
@@ -251,11 +250,12 @@ class _Outcome:
     seconds: float = 0.0
 
 
-def _analyse(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: bytes | None) -> _Outcome | None:
+def _analyse(
+    batch: _Batch, matcher: Any, data: dict[str, Any], article_id: str, done_value: bytes | None
+) -> _Outcome | None:
     """Extract and match one article (no Redis writes); None when it failed (recorded, retried alone)."""
-    from worker.core.extract import extract
+    from worker.core.extract import extract, with_language
 
-    article_id = _article_id(data)
     started = time.perf_counter()
     with structlog.contextvars.bound_contextvars(article_id=article_id):
         try:
@@ -263,8 +263,12 @@ def _analyse(batch: _Batch, matcher: Any, data: dict[str, Any], done_value: byte
             content_hash = document.content_hash
             if done_value is not None and done_value.decode() == content_hash:
                 return _Outcome(data, article_id, content_hash, skipped=True)
-            article = extract(_with_page(document, batch.state.settings))
+            # Language detection is a third of extraction's cost and only alerts carry the language:
+            # detected for the articles that match, not for the many that do not.
+            article = extract(_with_page(document, batch.state.settings), detect=False)
             matches = matcher.match(article)
+            if matches:
+                article = with_language(article)
             matched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             alerts = build_alerts(article, matches, matched_at)
         except JobTimeoutException:
@@ -282,7 +286,7 @@ def _commit(batch: _Batch, matcher: Any, outcomes: list[_Outcome]) -> None:
     """Record the analysed articles: alerts (one pipeline), deliveries, then each article's finish."""
     if not outcomes:
         return
-    connection, settings = batch.connection, batch.state.settings
+    connection = batch.connection
     alert_log = batch.state.alert_log(connection)
     alerts = [(outcome, alert) for outcome in outcomes for alert in outcome.alerts]
     if alerts:
@@ -307,64 +311,78 @@ def _commit(batch: _Batch, matcher: Any, outcomes: list[_Outcome]) -> None:
         # admission; admission is idempotent per (alert, sink), so nothing is sent twice.
         for _outcome, alert in alerts:
             _deliver(batch, matcher, alert, alert["topic"]["id"])
-    from newswatch.metrics import PROCESSING, bucket_field
+    from newswatch.metrics import bucket_field
 
-    finish = batch.state.finish_script(connection)
-    with connection.pipeline(transaction=False) as pipe:
-        for outcome in outcomes:
-            finish(
-                keys=[
-                    keys.PENDING,
-                    keys.done(outcome.article_id),
-                    keys.FAILED,
-                    keys.STATS,
-                    keys.histogram(PROCESSING),
-                ],
-                args=[
-                    outcome.article_id,
-                    _body_sha1(outcome.data),
-                    "skipped" if outcome.skipped else "processed",
-                    outcome.content_hash,
-                    settings.dedup_window,
-                    bucket_field(outcome.seconds),
-                    repr(outcome.seconds),
-                ],
-                client=pipe,
+    # One script call for the whole batch (per-command overhead in the client is most of the cost).
+    _finish(
+        batch,
+        [
+            (
+                outcome.article_id,
+                _body_sha1(outcome.data),
+                "skipped" if outcome.skipped else "processed",
+                outcome.content_hash,
+                bucket_field(outcome.seconds),
+                repr(outcome.seconds),
             )
-        pipe.execute()
+            for outcome in outcomes
+        ],
+    )
     for outcome in outcomes:
         batch.summary["skipped" if outcome.skipped else "processed"] += 1
 
 
-#: Ends an article's processing, atomically: drop its ledger entry only if the ledger still holds the
+#: Ends articles' processing, atomically: drop each ledger entry only if the ledger still holds the
 #: content that was processed (a changed file re-enqueued meanwhile stays pending); for a processed article
 #: also set its done marker, clear an earlier failure, count it and add its time to the processing
-#: histogram (newswatch.metrics). Returns 1 if the entry was dropped.
+#: histogram (newswatch.metrics). Returns how many ledger entries were dropped.
 FINISH_LUA = """
--- KEYS: pending, done marker, failed, stats, histogram.
--- ARGV: article id, sha1 of the body, mode, content hash, ttl, histogram bucket field, seconds
+-- KEYS: pending, failed, stats, histogram, then the done marker of each article.
+-- ARGV: ttl, then per article: id, sha1 of the body, mode, content hash, histogram bucket field, seconds.
 local removed = 0
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-    local ok, doc = pcall(cjson.decode, current)
-    local body = ''
-    if ok and type(doc) == 'table' and type(doc['body']) == 'string' then
-        body = doc['body']
+local ttl = ARGV[1]
+for i = 5, #KEYS do
+    local a = 2 + (i - 5) * 6
+    local id, mode = ARGV[a], ARGV[a + 2]
+    local current = redis.call('HGET', KEYS[1], id)
+    if current then
+        local ok, doc = pcall(cjson.decode, current)
+        local body = ''
+        if ok and type(doc) == 'table' and type(doc['body']) == 'string' then
+            body = doc['body']
+        end
+        if redis.sha1hex(body) == ARGV[a + 1] then
+            removed = removed + redis.call('HDEL', KEYS[1], id)
+        end
     end
-    if redis.sha1hex(body) == ARGV[2] then
-        removed = redis.call('HDEL', KEYS[1], ARGV[1])
+    if mode == 'processed' then
+        redis.call('SET', KEYS[i], ARGV[a + 3], 'EX', ttl)
+        redis.call('HDEL', KEYS[2], id)
+        redis.call('HINCRBY', KEYS[3], 'processed', 1)
+        redis.call('HINCRBY', KEYS[4], ARGV[a + 4], 1)
+        redis.call('HINCRBY', KEYS[4], 'count', 1)
+        redis.call('HINCRBYFLOAT', KEYS[4], 'sum', ARGV[a + 5])
     end
-end
-if ARGV[3] == 'processed' then
-    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
-    redis.call('HDEL', KEYS[3], ARGV[1])
-    redis.call('HINCRBY', KEYS[4], 'processed', 1)
-    redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
-    redis.call('HINCRBY', KEYS[5], 'count', 1)
-    redis.call('HINCRBYFLOAT', KEYS[5], 'sum', ARGV[7])
 end
 return removed
 """
+
+#: (article id, sha1 of the body, "processed" | "skipped" | "failed", content hash, bucket, seconds)
+_Finished = tuple[str, str, str, str, str, str]
+
+
+def _finish(batch: _Batch, articles: list[_Finished], client: Any = None) -> None:
+    """Run FINISH_LUA for these articles (in `client`'s pipeline when given, else at once)."""
+    from newswatch.metrics import PROCESSING
+
+    if not articles:
+        return
+    batch.state.finish_script(batch.connection)(
+        keys=[keys.PENDING, keys.FAILED, keys.STATS, keys.histogram(PROCESSING)]
+        + [keys.done(article[0]) for article in articles],
+        args=[batch.state.settings.dedup_window, *(value for article in articles for value in article)],
+        client=client,
+    )
 
 
 def _body_sha1(data: dict[str, Any]) -> str:
@@ -423,11 +441,7 @@ def _record_failure(batch: _Batch, data: dict[str, Any], error: str) -> None:
     with batch.connection.pipeline(transaction=True) as pipe:
         pipe.hset(keys.FAILED, article_id, json.dumps(record, ensure_ascii=False))
         if final:
-            batch.state.finish_script(batch.connection)(
-                keys=[keys.PENDING, keys.done(article_id), keys.FAILED, keys.STATS, keys.histogram("")],
-                args=[article_id, _body_sha1(data), "failed", "", 0, "", 0],
-                client=pipe,
-            )
+            _finish(batch, [(article_id, _body_sha1(data), "failed", "", "", "0")], client=pipe)
             pipe.hincrby(keys.STATS, keys.STAT_FAILED, 1)
         else:
             pipe.hincrby(keys.STATS, keys.STAT_RETRIED, 1)

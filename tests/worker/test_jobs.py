@@ -86,6 +86,7 @@ def test_a_batch_makes_one_alert_per_matching_article(redis_client: redis.Redis)
     assert "North Korean" in kursk["snippet"]
     assert kursk["evidence"]
     assert kursk["matched_at"].endswith("Z")
+    assert kursk["article"]["language"] == "en"  # detected for matching articles only, but detected
     assert redis_client.hlen(keys.PENDING) == 0
     assert redis_client.hget(keys.STATS, "processed") == b"3"
     summary = Queue(ARTICLES_QUEUE, connection=redis_client, serializer=JSONSerializer).fetch_job(job_id)

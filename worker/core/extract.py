@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from newswatch.messages import Document
+from newswatch.messages import Document, Source
 from worker.core.article import Article
 from worker.core.language import detect_language, language_code
 
@@ -71,12 +71,22 @@ class _Parts:
     note: str = ""
 
 
-def extract(document: Document) -> Article:
-    """The Article in `document`; raises ExtractionError when there is none."""
-    return extract_with_report(document).article
+def extract(document: Document, *, detect: bool = True) -> Article:
+    """The Article in `document`; raises ExtractionError when there is none.
+
+    With `detect=False` the article's language is only the source's hint; `with_language` detects it
+    later, for the few articles that need it (the worker: those that match a topic).
+    """
+    return extract_with_report(document, detect=detect).article
 
 
-def extract_with_report(document: Document) -> Extraction:
+def with_language(article: Article) -> Article:
+    """The article with its language detected from its text (the source's hint where detection fails)."""
+    detected = detect_language(f"{article.title}\n{article.text}")
+    return replace(article, language=detected) if detected and detected != article.language else article
+
+
+def extract_with_report(document: Document, *, detect: bool = True) -> Extraction:
     """Like `extract`, and also which method produced the text and why a fallback was used."""
     parts = _extract_parts(document)
     title = document.title.strip() or parts.title
@@ -89,12 +99,16 @@ def extract_with_report(document: Document) -> Extraction:
         title=title,
         text=text,
         published=document.published or parts.published,
-        language=detect_language(f"{title}\n{text}") or language_code(document.language),
+        language=(detect and detect_language(f"{title}\n{text}")) or language_code(document.language),
         author=document.author or parts.author,
-        source={**asdict(document.source), "tags": list(document.source.tags)},
+        source=_source_json(document.source),
         published_is_fallback=document.published_is_fallback,
     )
     return Extraction(article=article, method=parts.method, note=parts.note)
+
+
+def _source_json(source: Source) -> dict[str, Any]:
+    return {"kind": source.kind, "name": source.name, "url": source.url, "tags": list(source.tags)}
 
 
 def _extract_parts(document: Document) -> _Parts:
