@@ -185,6 +185,16 @@ def run_worker(
     log.info("worker starting", worker=worker.name, queue=queue_name, worker_class=worker_class, burst=burst)
     return bool(
         worker.work(
-            burst=burst, with_scheduler=with_scheduler, max_jobs=max_jobs, logging_level=logging_level
+            burst=burst,
+            with_scheduler=with_scheduler,
+            max_jobs=max_jobs,
+            logging_level=rq_level(logging_level),
         )
     )
+
+
+def rq_level(level: str) -> str:
+    """rq's own logger level for a newswatch log level: at INFO, rq writes four lines per job (started,
+    completed, OK, result kept) that bury the alerts; newswatch's "batch done" line says the same in one.
+    DEBUG shows them again."""
+    return "WARNING" if level.upper() == "INFO" else level.upper()
