@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -64,6 +65,20 @@ def list_files(folder: Path) -> Iterator[Path]:
                 yield path
 
 
+def is_article_path(folder: Path, path: Path) -> bool:
+    """True for a path under folder that `list_files` would list by name: not hidden (nor under a hidden
+    folder), not a partial or editor file. Whether it is a regular file is checked when it is read."""
+    try:
+        parts = Path(os.path.abspath(path)).relative_to(os.path.abspath(folder)).parts
+    except ValueError:
+        return False
+    return (
+        bool(parts)
+        and not any(part.startswith(".") for part in parts)
+        and not parts[-1].endswith(_IGNORED_SUFFIXES)
+    )
+
+
 def file_signature(stat: os.stat_result, sha256: str) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}:{sha256}"
 
@@ -85,8 +100,13 @@ class SeedsScanner:
         #: Files modified less than this many seconds ago wait for the next scan (a copy in progress).
         self.min_age = min_age
 
-    def scan(self, progress: Callable[[int, int], None] | None = None) -> ScanResult:
-        """Enqueue every new or changed file; `progress(done, total)` is called as files are handled."""
+    def scan(
+        self, progress: Callable[[int, int], None] | None = None, *, skip: Collection[str] = ()
+    ) -> ScanResult:
+        """Enqueue every new or changed file; `progress(done, total)` is called as files are handled.
+
+        `skip`: resolved paths known to be open for writing (the watcher saw them written, not closed).
+        """
         result = ScanResult()
         if not self.folder.is_dir():
             log.warning("seeds folder missing", folder=str(self.folder))
@@ -100,7 +120,9 @@ class SeedsScanner:
         now_ns = time.time_ns()
         candidates: list[_Candidate] = []
         for done, path in enumerate(paths, 1):
-            candidate = self._examine(path, remembered, now_ns, result)
+            candidate = None
+            if not skip or str(path.resolve()) not in skip:
+                candidate = self._examine(path, remembered, now_ns, result, self.min_age)
             if candidate is not None:
                 candidates.append(candidate)
             if len(candidates) >= READ_CHUNK:
@@ -111,8 +133,34 @@ class SeedsScanner:
         self._take(candidates, result)
         return result
 
+    def take(self, paths: Iterable[Path]) -> ScanResult:
+        """Enqueue these files (known complete: the watcher saw them closed or moved in) if new or changed.
+
+        The same rules as `scan` (names, size limit, memory of what was taken), for just these paths and
+        without waiting for `min_age`: the whole folder is not listed and only their memory is read.
+        """
+        result = ScanResult()
+        wanted = {str(path.resolve()): path for path in paths if is_article_path(self.folder, path)}
+        if not wanted:
+            return result
+        signatures: list[Any] = self.connection.hmget(keys.SEEDS_FILES, list(wanted))
+        remembered = {key: _text(value) for key, value in zip(wanted, signatures, strict=True) if value}
+        now_ns = time.time_ns()
+        candidates: list[_Candidate] = []
+        for path in wanted.values():
+            if not path.is_file():
+                continue  # gone again, or a folder
+            candidate = self._examine(path, remembered, now_ns, result, min_age=0.0)
+            if candidate is not None:
+                candidates.append(candidate)
+            if len(candidates) >= READ_CHUNK:
+                self._take(candidates, result)
+                candidates = []
+        self._take(candidates, result)
+        return result
+
     def _examine(
-        self, path: Path, remembered: dict[str, str], now_ns: int, result: ScanResult
+        self, path: Path, remembered: dict[str, str], now_ns: int, result: ScanResult, min_age: float
     ) -> _Candidate | None:
         """The file's content if it is new or changed since it was taken, else None."""
         key = str(path.resolve())
@@ -120,7 +168,7 @@ class SeedsScanner:
             stat = path.stat()
         except OSError:
             return None  # removed between listing and now
-        if 0 <= now_ns - stat.st_mtime_ns < self.min_age * 1e9:
+        if 0 <= now_ns - stat.st_mtime_ns < min_age * 1e9:
             return None  # (a clock-skewed mtime in the future does not hold a file back forever)
         before = remembered.get(key, "")
         if before.rsplit(":", 1)[0] == f"{stat.st_mtime_ns}:{stat.st_size}":

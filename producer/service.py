@@ -1,9 +1,10 @@
-"""The producer loop: scan the seeds folder (and, through a hook, other sources) every few seconds."""
+"""The producer loop: watch the seeds folder, and pass over it and the other sources every few seconds."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import redis
@@ -13,13 +14,17 @@ from newswatch.settings import Settings
 from producer.enqueue import EnqueueResult
 from producer.reconcile import reconcile
 from producer.seeds import BadFile, SeedsScanner
+from producer.seeds_watch import SeedsWatcher, watching_supported
 
 log = get_logger(__name__)
 
-#: Seconds between two scans of the seeds folder.
+#: Seconds between two full passes: the whole seeds folder, the feeds that are due, the reconciler.
 SCAN_INTERVAL = 2.0
-#: A file modified less than this long ago is left for the next scan (it may still be being written).
+#: In a full pass, a file modified less than this long ago is left for the next one (it may still be being
+#: written). The watcher does not wait: it knows when a writer closes the file.
 SETTLE_SECONDS = 1.0
+#: Longest wait between two looks at `stop` (seconds): how soon the producer ends when asked.
+STOP_POLL = 0.25
 
 #: A source other than the seeds folder: called once per pass, enqueues what it has, says what it did.
 #: `once` is True for a single pass (`--once`): the source should take everything it holds now.
@@ -65,11 +70,15 @@ def produce_once(
     *,
     once: bool = True,
     min_age: float = 0.0,
+    skip: Collection[str] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> PassResult:
-    """One pass over every source; a failing source is logged and the others go on."""
+    """One pass over every source; a failing source is logged and the others go on.
+
+    `skip`: seed files known to be open for writing (see SeedsWatcher.writing), left for a later pass.
+    """
     result = PassResult()
-    scan = SeedsScanner(connection, settings, min_age=min_age).scan(progress)
+    scan = SeedsScanner(connection, settings, min_age=min_age).scan(progress, skip=skip)
     result.enqueued.merge(scan.enqueued)
     result.bad += scan.bad
     for source in other_sources(settings):
@@ -89,19 +98,73 @@ def run_producer(
     stop: threading.Event,
     interval: float = SCAN_INTERVAL,
     on_pass: Callable[[PassResult], None] | None = None,
+    watch: bool = True,
 ) -> ProducerTotals:
-    """Poll the sources until `stop` is set; a lost Redis connection is logged and retried next pass."""
+    """Poll the sources until `stop` is set; a lost Redis connection is logged and retried next pass.
+
+    Every `interval` seconds a full pass: the whole seeds folder (files written in the last
+    SETTLE_SECONDS, or open for writing, wait), the feeds, the reconciler. Meanwhile (with `watch`, on
+    Linux) the folder is watched, and a file is enqueued the moment it is complete: closed by its writer or
+    renamed into place. What is ready at once goes as one batch, so a trickle of files goes one by one.
+    """
     totals = ProducerTotals()
-    log.info("producer started", seeds=str(settings.seeds_dir), interval=interval)
-    while not stop.is_set():
-        try:
-            result = produce_once(connection, settings, once=False, min_age=SETTLE_SECONDS)
-            totals.add(result)
-            if on_pass is not None:
-                on_pass(result)
-            reconcile(connection, settings)  # at most one pass per RECONCILE_INTERVAL across producers
-        except redis.ConnectionError as error:
-            log.error("redis unreachable, retrying", error=str(error))
-        stop.wait(interval)
+    wake = threading.Event()
+    watcher = SeedsWatcher(settings.seeds_dir, wake.set) if watch and watching_supported() else None
+    scanner = SeedsScanner(connection, settings)
+    log.info(
+        "producer started", seeds=str(settings.seeds_dir), interval=interval, watching=watcher is not None
+    )
+    next_pass = time.monotonic()
+    try:
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + interval
+                    if watcher is not None and not watcher.alive:
+                        _start_watching(watcher)
+                    skip = watcher.writing() if watcher is not None else ()
+                    result = produce_once(connection, settings, once=False, min_age=SETTLE_SECONDS, skip=skip)
+                    totals.add(result)
+                    if on_pass is not None:
+                        on_pass(result)
+                    reconcile(
+                        connection, settings
+                    )  # at most one pass per RECONCILE_INTERVAL across producers
+                if watcher is not None:
+                    ready = watcher.take_ready()
+                    if ready:
+                        taken = scanner.take(ready)
+                        result = PassResult(enqueued=taken.enqueued, bad=taken.bad)
+                        totals.add(result)
+                        if on_pass is not None:
+                            on_pass(result)
+            except redis.ConnectionError as error:
+                log.error("redis unreachable, retrying", error=str(error))
+            wake.wait(_wait_time(next_pass, watcher))
+            wake.clear()
+    finally:
+        if watcher is not None:
+            watcher.stop()
     log.info("producer stopped", accepted=totals.accepted, duplicates=totals.duplicates, passes=totals.passes)
     return totals
+
+
+def _start_watching(watcher: SeedsWatcher) -> None:
+    """Start (or restart) the watch; on failure the full passes alone go on, and the next one tries again."""
+    try:
+        watcher.start()
+    except OSError as error:
+        log.warning("seeds folder not watched; new files wait for the next scan", folder=str(watcher.folder),
+                    error=str(error))  # fmt: skip
+        return
+    log.info("watching seeds folder", folder=str(watcher.folder))
+
+
+def _wait_time(next_pass: float, watcher: SeedsWatcher | None) -> float:
+    """Seconds until the next full pass or the next file the watcher may hand over, at most STOP_POLL."""
+    until = next_pass
+    if watcher is not None:
+        check = watcher.next_check()
+        if check is not None:
+            until = min(until, check)
+    return min(STOP_POLL, max(0.0, until - time.monotonic()))
