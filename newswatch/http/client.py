@@ -355,7 +355,9 @@ class Fetcher:
         host = parsed.raw_host.decode("ascii").lower()
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
-            addresses = self.guard.resolve(host, port)
+            addresses = self.guard.resolve(
+                host, port, timeout=min(limits.connect_timeout, max(0.0, deadline - time.monotonic()))
+            )
         except GuardError as error:
             raise FetchError(url, error.reason) from None
         request_headers = {

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -19,6 +22,20 @@ IPAddress = IPv4Address | IPv6Address
 _NAT64 = IPv6Network("64:ff9b::/96")
 #: IPv4 ranges that Python's is_global does not exclude but that no public server lives in.
 _EXTRA_IPV4_REFUSED = (IPv4Network("224.0.0.0/4"),)  # multicast
+#: Seconds a host name lookup may take when the caller gives no timeout.
+DNS_TIMEOUT = 10.0
+
+Resolver = Callable[[str, int], list[tuple[Any, ...]]]
+
+
+def _system_resolver(host: str, port: int) -> list[tuple[Any, ...]]:
+    return list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
+# getaddrinfo has no timeout of its own (a dead DNS server holds it for the resolver's retries, often
+# 20-30 s): it runs here, and the caller stops waiting at its timeout. Four threads at most, so that
+# stuck lookups cannot pile up threads without bound; a lookup queued behind them times out alike.
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newswatch-dns")
 
 
 class GuardError(Exception):
@@ -116,7 +133,8 @@ def _ipv6_problem(address: IPv6Address) -> str | None:
 class AddressGuard:
     """Decides which addresses outbound requests may reach; resolves host names once."""
 
-    def __init__(self, allowed: Iterable[str] = ()) -> None:
+    def __init__(self, allowed: Iterable[str] = (), resolver: Resolver = _system_resolver) -> None:
+        self.resolver = resolver
         self.allowed_networks: list[IPv4Network | IPv6Network] = []
         self.allowed_names: set[str] = set()
         for entry in allowed:
@@ -136,17 +154,21 @@ class AddressGuard:
             return None
         return address_problem(address)
 
-    def resolve(self, host: str, port: int) -> list[IPAddress]:
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[IPAddress]:
         """The addresses of `host` a request may connect to, in the resolver's order.
 
         Addresses that are refused are left out; when none is left, BlockedAddress names the first reason.
+        A lookup that takes longer than `timeout` seconds (default DNS_TIMEOUT) raises UnresolvableHost.
         """
         literal = parse_ip(host)
         if literal is not None:
             addresses: list[IPAddress] = [literal]
         else:
+            limit = DNS_TIMEOUT if timeout is None else max(0.0, timeout)
             try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = _lookups.submit(self.resolver, host, port).result(timeout=limit)
+            except FutureTimeout:
+                raise UnresolvableHost(host, f"DNS lookup timed out after {limit:g} s") from None
             except (socket.gaierror, UnicodeError) as error:
                 raise UnresolvableHost(host, f"cannot resolve host ({error})") from None
             addresses = []

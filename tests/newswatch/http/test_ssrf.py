@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 
 import pytest
 
@@ -104,3 +106,27 @@ def test_odd_spellings_of_loopback_resolve_to_loopback_and_are_refused() -> None
 def test_a_name_that_does_not_resolve_is_reported() -> None:
     with pytest.raises(UnresolvableHost, match="cannot resolve"):
         AddressGuard().resolve("no-such-host.invalid", 80)
+
+
+def test_a_hanging_dns_lookup_fails_at_the_timeout_with_a_clear_reason() -> None:
+    """A dead DNS server must not hold a feed poll or a webhook for the resolver's own 20-30 s."""
+    release = threading.Event()
+
+    def stuck_resolver(host: str, port: int) -> list[tuple[object, ...]]:
+        release.wait(10)
+        return []
+
+    guard = AddressGuard(resolver=stuck_resolver)
+    started = time.monotonic()
+    try:
+        with pytest.raises(UnresolvableHost, match=r"DNS lookup timed out after 0\.3 s"):
+            guard.resolve("feeds.example.org", 443, timeout=0.3)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5
+
+
+def test_an_unknown_host_is_named_as_unresolvable() -> None:
+    # .invalid never resolves (RFC 6761); a machine without DNS at all times out instead: both name it.
+    with pytest.raises(UnresolvableHost, match="cannot resolve host|DNS lookup timed out"):
+        AddressGuard().resolve("no-such-host.invalid", 80, timeout=3)
