@@ -31,7 +31,7 @@ def open_sink(config: SinkConfig, fetcher: Any = None) -> Sink:
     if config.kind == "apprise":
         from worker.sinks.apprise_sink import AppriseSink
 
-        return AppriseSink(config)
+        return AppriseSink(config, guard=getattr(fetcher, "guard", None))
     from worker.sinks.stdout_sink import StdoutSink
 
     return StdoutSink(config)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from newswatch.http.ssrf import AddressGuard
 from worker.sinks.apprise_sink import AppriseSink
 from worker.sinks.config import SinkConfig, SinkConfigError
 from worker.sinks.message import Message
@@ -29,9 +30,12 @@ ALERT = {
 }
 
 
+LOCAL = AddressGuard(["127.0.0.1"])
+
+
 def test_apprise_sends_a_readable_message(receiver_factory: Callable[..., Any]) -> None:
     receiver = receiver_factory()
-    sink = AppriseSink(SinkConfig("chat", "apprise", (f"json://127.0.0.1:{receiver.port}/in",)))
+    sink = AppriseSink(SinkConfig("chat", "apprise", (f"json://127.0.0.1:{receiver.port}/in",)), LOCAL)
     assert sink.send(Message.single(ALERT)).ok
     (request,) = receiver.requests
     sent = request.payload
@@ -43,7 +47,7 @@ def test_apprise_sends_a_readable_message(receiver_factory: Callable[..., Any]) 
 
 def test_apprise_failure_is_reported(receiver_factory: Callable[..., Any]) -> None:
     receiver = receiver_factory(plan=lambda n, h, b: (500, {}))
-    sink = AppriseSink(SinkConfig("chat", "apprise", (f"json://127.0.0.1:{receiver.port}/in",)))
+    sink = AppriseSink(SinkConfig("chat", "apprise", (f"json://127.0.0.1:{receiver.port}/in",)), LOCAL)
     result = sink.send(Message.single(ALERT))
     assert not result.ok and result.error
 
@@ -51,6 +55,17 @@ def test_apprise_failure_is_reported(receiver_factory: Callable[..., Any]) -> No
 def test_apprise_url_it_cannot_parse_is_a_start_up_error() -> None:
     with pytest.raises(SinkConfigError, match="does not understand"):
         AppriseSink(SinkConfig("chat", "apprise", ("nosuchservice://x",)))
+
+
+def test_apprise_to_a_private_address_is_refused_like_a_webhook(receiver_factory: Callable[..., Any]) -> None:
+    receiver = receiver_factory()
+    with pytest.raises(SinkConfigError, match=r"refused 127\.0\.0\.1: loopback"):
+        AppriseSink(SinkConfig("chat", "apprise", (f"json://127.0.0.1:{receiver.port}/in",)))
+    # A host name is checked when sending: localhost resolves to loopback, so nothing leaves.
+    sink = AppriseSink(SinkConfig("chat", "apprise", (f"json://localhost:{receiver.port}/in",)))
+    result = sink.send(Message.single(ALERT))
+    assert not result.ok and "loopback" in (result.error or "")
+    assert receiver.requests == []
 
 
 def test_console_prints_one_line_per_alert() -> None:
