@@ -13,8 +13,9 @@ Definitions (the matcher, the reference evaluator and the query parser all rely 
   a blank line, and at a line break that follows a short line (< 70 characters: a heading, a list item;
   longer lines are taken as hard-wrapped prose). Also at 。！？.
 - stem: Snowball English for words in Latin script, Snowball Russian for Cyrillic; other scripts as is.
-  A prepared text carries its stems as a second stream ("\x01stem\x01stem\x01"), so that a stemmed
-  query word is one exact key there: no check at match time, and presence is a set lookup.
+  A prepared text carries the stems of its DISTINCT tokens (cached, one C-level map), so that a stemmed
+  query word is found by a set intersection; where it occurs (NEAR, evidence) is worked out only when
+  asked, from the surface tokens that have its stem.
 
 The prepared form of a text is a "stream": its tokens joined by one space, sentences by two, with a
 space at either end. A multi-word key " a b " can thus never match across a sentence boundary.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count
 from operator import add
@@ -270,20 +272,17 @@ def stem(token: str) -> str:
     return s
 
 
-STEM_SEPARATOR = "\x01"
-
-
-def stem_stream(tokens: list[str]) -> str:
-    """The stems of the tokens in order, each between STEM_SEPARATORs (cached stems, one C-level map)."""
+def stems_of(distinct: set[str]) -> list[str]:
+    """The stems of a set of tokens, in the set's iteration order (cached stems, one C-level map)."""
     cache = _STEM_CACHE
-    unseen = set(tokens).difference(cache)
+    unseen = distinct.difference(cache)
     if unseen:
         # Every article brings a few new tokens (names, numbers): stem just those, not the whole article.
         if len(cache) + len(unseen) > _STEM_CACHE_LIMIT:
-            return STEM_SEPARATOR + STEM_SEPARATOR.join(map(stem, tokens)) + STEM_SEPARATOR
+            return list(map(stem, distinct))
         for token in unseen:
             stem(token)
-    return STEM_SEPARATOR + STEM_SEPARATOR.join(map(cache.__getitem__, tokens)) + STEM_SEPARATOR
+    return list(map(cache.__getitem__, distinct))
 
 
 # --- prepared text -----------------------------------------------------------------------------------
@@ -297,9 +296,11 @@ class Prepared:
     words: str  # fold(original): separators as spaces, sentence marks as NUL; the stream's tokens
     expansions: list[tuple[int, int]] | None  # see _fold()
     stream: str
-    stems: str  # stem_stream(tokens): "\x01stem\x01stem\x01", the i-th stem is token i's
+    distinct: set[str]  # the distinct tokens
+    stems: list[str]  # stems_of(distinct): the stem of each distinct token, in the set's order
     marks: list[int]  # sentence-ending character indices in `original`
     _tokens: list[str] | None = field(default=None, repr=False)
+    _counts: Counter[str] | None = field(default=None, repr=False)
     _starts: list[int] | None = field(default=None, repr=False)
     _spans: list[tuple[int, int]] | None = field(default=None, repr=False)
 
@@ -322,6 +323,36 @@ class Prepared:
             offsets = map(add, accumulate(map(len, parts), initial=0), count())
             self._starts = list(compress(offsets, parts))
         return self._starts
+
+    @property
+    def token_counts(self) -> Counter[str]:
+        """How often each token occurs (counted on first use)."""
+        if self._counts is None:
+            self._counts = Counter(self.tokens)
+        return self._counts
+
+    def surfaces(self, stems: set[str] | frozenset[str]) -> dict[str, list[str]]:
+        """For each of these stems, the distinct tokens of the text that have it."""
+        out: dict[str, list[str]] = {}
+        # The wanted stems are few: pick their tokens at C level, then group just those.
+        wanted = list(map(stems.__contains__, self.stems))
+        for token, token_stem in zip(
+            compress(self.distinct, wanted), compress(self.stems, wanted), strict=True
+        ):
+            out.setdefault(token_stem, []).append(token)
+        return out
+
+    def occurrences(self, token: str) -> list[int]:
+        """Token indices where the (distinct) token `token` occurs, in order."""
+        stream = self.stream
+        needle = " " + token + " "
+        token_at = self.token_at
+        out = []
+        at = stream.find(needle)
+        while at != -1:
+            out.append(token_at(at + 1))
+            at = stream.find(needle, at + 1)
+        return out
 
     def token_at(self, offset: int) -> int:
         """The index of the token that starts at (or contains) stream offset `offset`."""
@@ -359,12 +390,14 @@ def prepare(text: str) -> Prepared:
     else:
         stream = " " + " ".join(words.split()) + " "
     tokens = stream.split()
+    distinct = set(tokens)
     return Prepared(
         original=text,
         words=words,
         expansions=expansions,
         stream=stream,
-        stems=stem_stream(tokens),
+        distinct=distinct,
+        stems=stems_of(distinct),
         marks=marks,
         _tokens=tokens,
     )

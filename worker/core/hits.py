@@ -10,10 +10,8 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, count
-from operator import add
 
-from worker.core.analysis import STEM_SEPARATOR, Prepared
+from worker.core.analysis import Prepared
 
 TITLE, BODY = 0, 1
 FIELD_NAMES = ("title", "body")
@@ -24,15 +22,31 @@ _SENTENCE_GAP = re.compile("  +")
 @dataclass(slots=True)
 class Lexicon:
     """The matcher's compiled terms ("bases"), as the hits of one article are read back: base b is the
-    automaton key of length lengths[b], found in the token stream, or in the stem stream if stemmed[b]."""
+    automaton key of length lengths[b], found in the token stream, or if stems[b] is not empty a
+    stemmed word, found among the stems of the article's distinct tokens."""
 
     lengths: list[int] = field(default_factory=list)
-    stemmed: list[bool] = field(default_factory=list)
+    stems: list[str] = field(default_factory=list)
+
+
+class _Counts(dict[int, int]):
+    """Occurrences per presence id; those of stemmed words are counted on first lookup (only a match's
+    score asks, and positions are needed for that)."""
+
+    __slots__ = ("hits",)
+    hits: Hits
+
+    def __missing__(self, key: int) -> int:
+        count = self.hits.count
+        n = count(-key - 1, TITLE) if key < 0 else count(key, TITLE) + count(key, BODY)
+        self[key] = n
+        return n
 
 
 @dataclass(slots=True)
 class Hits:
-    """Automaton hits in one article, per field sorted by base: (end offset, base).
+    """Automaton hits in one article, per field sorted by base: (end offset, base), and the watched
+    stems found in each field.
 
     `present` holds every base found anywhere, and -(base + 1) for those found in the title;
     `counts` how often each occurs (a base: in both fields; -(base + 1): in the title).
@@ -42,11 +56,17 @@ class Hits:
     lexicon: Lexicon
     found: tuple[list[tuple[int, int]], list[tuple[int, int]]]
     values: tuple[list[int], list[int]]
+    stems: tuple[frozenset[str], frozenset[str]]
     present: set[int]
     counts: dict[int, int]
     _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _breaks: dict[int, list[int]] = field(default_factory=dict)
-    _stem_starts: dict[int, list[int]] = field(default_factory=dict)
+    _surfaces: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        counts = _Counts(self.counts)
+        counts.hits = self
+        self.counts = counts
 
     def _range(self, base: int, field_index: int) -> list[tuple[int, int]]:
         values = self.values[field_index]
@@ -54,25 +74,38 @@ class Hits:
 
     def count(self, base: int, field_index: int) -> int:
         """How often a base occurs in a field."""
+        stem = self.lexicon.stems[base]
+        if stem:
+            forms = self._forms(field_index).get(stem, ())
+            if not forms:
+                return 0
+            return sum(map(self.fields[field_index].token_counts.__getitem__, forms))
         values = self.values[field_index]
         return bisect_right(values, base) - bisect_left(values, base)
+
+    def _forms(self, field_index: int) -> dict[str, list[str]]:
+        """Watched stem -> the distinct tokens of the field that have it."""
+        surfaces = self._surfaces.get(field_index)
+        if surfaces is None:
+            surfaces = self.fields[field_index].surfaces(self.stems[field_index])
+            self._surfaces[field_index] = surfaces
+        return surfaces
 
     def positions(self, base: int, field_index: int) -> list[int]:
         """Sorted token indices where base `base` starts in a field."""
         cached = self._positions.get((base, field_index))
         if cached is None:
-            shift = 2 - self.lexicon.lengths[base]
-            ends = self._range(base, field_index)
-            if self.lexicon.stemmed[base]:
-                starts = self._stem_starts.get(field_index)
-                if starts is None:
-                    stems = self.fields[field_index].stems.split(STEM_SEPARATOR)[1:-1]
-                    starts = list(map(add, accumulate(map(len, stems), initial=1), count()))
-                    self._stem_starts[field_index] = starts
-                cached = sorted({bisect_right(starts, end + shift) - 1 for end, _ in ends})
+            stem = self.lexicon.stems[base]
+            prepared = self.fields[field_index]
+            if stem:
+                forms = self._forms(field_index).get(stem, ())
+                cached = [p for form in forms for p in prepared.occurrences(form)]
+                if len(forms) > 1:
+                    cached.sort()
             else:
-                token_at = self.fields[field_index].token_at
-                cached = sorted({token_at(end + shift) for end, _ in ends})
+                shift = 2 - self.lexicon.lengths[base]
+                token_at = prepared.token_at
+                cached = sorted({token_at(end + shift) for end, _ in self._range(base, field_index)})
             self._positions[(base, field_index)] = cached
         return cached
 

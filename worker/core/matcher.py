@@ -2,17 +2,18 @@
 
 In the spirit of Lucene Monitor's presearcher:
 
-1. Compile: every distinct term of every topic is one key of ONE pyahocorasick automaton, matched
-   against the two streams of a prepared text (analysis.py): an exact word or phrase is " a b "
-   (word boundaries hold; two spaces between sentences, so a phrase never crosses one), a prefix is
-   " troop", a stemmed word is "\x01troop\x01", found in the stem stream. Terms with the same key
-   share an id ("base"). Each topic gets a minimal anchor set: a term gives itself, OR the union of
+1. Compile: every distinct exact term of every topic is one key of ONE pyahocorasick automaton,
+   matched against the token stream of a prepared text (analysis.py): an exact word or phrase is
+   " a b " (word boundaries hold; two spaces between sentences, so a phrase never crosses one), a
+   prefix is " troop". A stemmed word is its stem, found by intersecting the watched stems with the
+   stems of the text's distinct tokens (no per-token work). Terms with the same key share an id
+   ("base"). Each topic gets a minimal anchor set: a term gives itself, OR the union of
    its children, AND and NEAR the child whose anchors are rarest (weighed by how many topics use a
    term and by its length, as Lucene's TermWeightor does), NOT nothing. Every matching article holds
    an anchor of the topic (the parser refuses queries without a positive part), so a topic none of
    whose anchors occurred is never looked at. Each query becomes closures over the set of bases
    present (C-level set operations for AND/OR/NOT of terms; positions only for NEAR and ~n).
-2. Match: the automaton runs over each field's streams; hits are sorted and turned into the set of
+2. Match: the automaton runs over each field's token stream; hits are sorted and turned into the set of
    bases present without a Python loop; candidates come from the anchors present; only they are
    evaluated. A match's score is computed at once (min_score needs it); its evidence (clauses, terms,
    offsets in the original text, a sentence snippet) when first read.
@@ -33,7 +34,7 @@ from typing import Any
 
 import ahocorasick
 
-from worker.core.analysis import STEM_SEPARATOR, Prepared, prepare, stem
+from worker.core.analysis import Prepared, prepare, stem
 from worker.core.article import Article
 from worker.core.bulk import paused_gc
 from worker.core.explain import Explanation, Item, Result, Walker, describe, missing
@@ -42,6 +43,7 @@ from worker.core.query.tree import And, Near, Node, Not, Or, Term, terms
 from worker.core.watchlist import Example, Topic, Watchlist
 
 MAX_EVIDENCE = 20
+STEM_MARK = "\x01"  # starts the key of a stemmed word (never a key of the automaton)
 FREEZE_AT = 1000  # topics
 SNIPPET_CHARS = 320
 
@@ -198,23 +200,23 @@ class Matcher:
         """The id of a term's automaton key (a slop phrase has none: see _word_bases).
 
         An exact word or phrase is " a b " and a prefix " a b" (found in the token stream); a stemmed
-        word is its stem between STEM_SEPARATORs (found in the stem stream). Terms with the same key
-        share an id.
+        word is STEM_MARK + its stem (found among the article's stems, not by the automaton). Terms
+        with the same key share an id.
         """
         known = self._base_cache.get(id(term))
         if known is not None and known[0] is term:
             return known[1]
         if term.kind == "word":
-            key = STEM_SEPARATOR + stem(term.words[0]) + STEM_SEPARATOR
+            key = STEM_MARK + stem(term.words[0])
         else:
             key = " " + " ".join(term.words) + ("" if term.prefix else " ")
         base = self._bases.get(key)
         if base is None:
             base = len(self._sizes)
             self._bases[key] = base
-            self._sizes.append(len(key.strip(" " + STEM_SEPARATOR)))
+            self._sizes.append(len(key.strip(" " + STEM_MARK)))
             self._lexicon.lengths.append(len(key))
-            self._lexicon.stemmed.append(term.kind == "word")
+            self._lexicon.stems.append(key[1:] if term.kind == "word" else "")
         if self._compiling:
             self._base_cache[id(term)] = (term, base)
         return base
@@ -232,9 +234,14 @@ class Matcher:
 
     def _build_automaton(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
+        self._stem_bases: dict[str, int] = {}
         for key, base in self._bases.items():
-            automaton.add_word(key, base)
-        if self._bases:
+            if key[0] == STEM_MARK:
+                self._stem_bases[key[1:]] = base
+            else:
+                automaton.add_word(key, base)
+        self._stem_keys = frozenset(self._stem_bases)
+        if len(automaton):
             automaton.make_automaton()
         return automaton
 
@@ -343,27 +350,36 @@ class Matcher:
         return self._hits_prepared((prepare(article.title or ""), prepare(article.text or "")))
 
     def _hits_prepared(self, fields: tuple[Prepared, Prepared]) -> Hits:
-        """One automaton pass over each field's token stream and stem stream; the rest is C-level."""
-        automaton = self._automaton
+        """One automaton pass over each field's token stream, one set intersection for the stems."""
+        automaton = self._automaton if len(self._automaton) else None
         found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         values: tuple[list[int], list[int]] = ([], [])
+        stems: list[frozenset[str]] = [frozenset(), frozenset()]
         present: set[int] = set()
         counts: Counter[int] = Counter()
-        if self._bases:
-            for index, prepared in enumerate(fields):
-                if not prepared.tokens:
-                    continue
+        stem_keys, stem_bases = self._stem_keys, self._stem_bases
+        for index, prepared in enumerate(fields):
+            if not prepared.distinct:
+                continue
+            if automaton is not None:
                 hits = found[index]
                 hits.extend(automaton.iter(prepared.stream))
-                hits.extend(automaton.iter(prepared.stems))
-                hits.sort(key=_second)
-                keys = values[index]
-                keys.extend(map(_second, hits))
-                counts.update(keys)
-                if index == TITLE and keys:
-                    counts.update({-(k + 1): n for k, n in Counter(keys).items()})
-            present.update(counts)
-        return Hits(fields, self._lexicon, found, values, present, counts)
+                if hits:
+                    hits.sort(key=_second)
+                    keys = values[index]
+                    keys.extend(map(_second, hits))
+                    counts.update(keys)
+                    if index == TITLE:
+                        counts.update({-(k + 1): n for k, n in Counter(keys).items()})
+            watched = stem_keys.intersection(prepared.stems)
+            if watched:
+                stems[index] = watched
+                bases = list(map(stem_bases.__getitem__, watched))
+                present.update(bases)
+                if index == TITLE:
+                    present.update([-(b + 1) for b in bases])
+        present.update(counts)
+        return Hits(fields, self._lexicon, found, values, (stems[0], stems[1]), present, counts)
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
@@ -373,10 +389,8 @@ class Matcher:
         """match() on an article already prepared by analysis.prepare (title, body)."""
         hits = self._hits_prepared((title, body))
         candidates: set[int] = set()
-        anchors = self._anchor_topics
-        for keys in hits.values:
-            for topics in filter(None, map(anchors.get, set(keys))):
-                candidates.update(topics)
+        for topics in filter(None, map(self._anchor_topics.get, hits.present)):
+            candidates.update(topics)
         checks = self._checks
         evidence = self._evidence
         matches = []

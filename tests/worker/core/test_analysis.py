@@ -76,7 +76,8 @@ def test_fast_tokeniser_agrees_with_the_canonical_token_regex(text: str) -> None
         assert tokenize(text[start:end]) == [token]
 
 
-def test_the_stem_stream_follows_the_tokens() -> None:
-    prepared = prepare("Troops deployed. Войска!")
-    stems = prepared.stems.split("\x01")[1:-1]
-    assert stems == [stem(t) for t in prepared.tokens] == ["troop", "deploy", "войск"]
+def test_the_stems_follow_the_distinct_tokens() -> None:
+    prepared = prepare("Troops deployed. Войска! The troops left.")
+    assert dict(zip(prepared.distinct, prepared.stems, strict=True)) == {t: stem(t) for t in prepared.tokens}
+    assert prepared.surfaces({"troop", "войск"}) == {"troop": ["troops"], "войск": ["войска"]}
+    assert prepared.occurrences("troops") == [0, 4]
