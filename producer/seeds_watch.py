@@ -47,6 +47,18 @@ class _State(Enum):
     WRITING = "writing"  # written to, not closed yet
 
 
+#: The events the watcher needs; the others (directory, attribute changes) are not even asked of inotify.
+_EVENTS = (
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+)
+
+
 def watching_supported() -> bool:
     """True where inotify is there to say when a file is closed after writing."""
     try:
@@ -76,7 +88,7 @@ class SeedsWatcher:
 
         self.stop()
         observer = InotifyObserver()
-        observer.schedule(_Handler(self), str(self.folder), recursive=True)
+        observer.schedule(_Handler(self), str(self.folder), recursive=True, event_filter=list(_EVENTS))
         observer.daemon = True
         observer.start()  # raises OSError here, e.g. ENOSPC when the inotify watch limit is reached
         self._observer = observer

@@ -41,6 +41,15 @@ JITTER = 0.2  # each backoff delay is spread by ±20% so a recovered receiver is
 DRAIN_SHARE_OF_TIMEOUT = 0.5
 #: Messages read from an outbox at once (their delivered markers are checked in one round trip).
 DRAIN_BATCH = 50
+#: A drain job whose outbox ran empty keeps its channel this many seconds after its last send, while no
+#: other job waits on the deliveries queue: the next alert of a steady stream then goes out at once,
+#: instead of costing a new RQ job (enqueue, pop, bookkeeping: most of a delivery's time on a busy host).
+LINGER = 0.5
+#: While it lingers, the job wakes on the channel's bell or after this many seconds to look again.
+LINGER_SLICE = 0.05
+#: A drain job that has lingered hands its channel to a fresh job after this many seconds: a worker asked
+#: to stop (warm shutdown) waits for the current job, and this bounds that wait under a steady stream.
+LINGER_SPAN = 5.0
 
 
 def now_iso(at: float | None = None) -> str:
@@ -171,6 +180,7 @@ def enqueue_deliveries(
                     state.digest_buffer(name, topic),
                     state.window(name, topic),
                     state.WINDOWS,
+                    state.bell(name, topic),
                 ],
                 args=[
                     alert_json,
@@ -286,10 +296,20 @@ def close_window(
 def drain(sink: str, topic: str, token: str | None = None) -> str:
     """Job: send the outbox of one (sink, topic) channel, in order, until it is empty or in backoff."""
     client, token = _job_client_and_token(token)
-    return drain_channel(client, current_context(), sink, topic, token)
+    return drain_channel(client, current_context(), sink, topic, token, linger=LINGER)
 
 
-def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topic: str, token: str) -> str:
+def drain_channel(
+    client: redis.Redis,
+    context: DeliveryContext,
+    sink: str,
+    topic: str,
+    token: str,
+    *,
+    linger: float = 0.0,
+) -> str:
+    """Send the channel's outbox in order; with `linger`, wait that long after the last send for more
+    (see LINGER) before giving the channel up."""
     settings = context.settings
     scripts = state.scripts(client)
     lock_key, outbox_key = state.lock(sink, topic), state.outbox(sink, topic)
@@ -297,11 +317,19 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
     hold = int(2 * (config.timeout if config else 10) + 60)
     if not scripts.acquire(keys=[lock_key], args=[token, hold], client=client):
         return "busy"  # another drain job owns the channel; it sends what we were started for
-    handover_at = time.monotonic() + settings.job_timeout * DRAIN_SHARE_OF_TIMEOUT
+    started = time.monotonic()
+    handover_at = started + settings.job_timeout * DRAIN_SHARE_OF_TIMEOUT
+    linger_until = started + linger
+    lingered = False
     sent = 0
     while True:
         batch: list[Any] = client.lrange(outbox_key, 0, DRAIN_BATCH - 1)
         if not batch:
+            now = time.monotonic()
+            if now < linger_until and now < started + LINGER_SPAN and _deliveries_idle(client):
+                lingered = True
+                client.blpop([state.bell(sink, topic)], timeout=LINGER_SLICE)
+                continue
             released = scripts.release_if_empty(
                 keys=[lock_key, outbox_key, state.CHANNELS, state.channel_state(sink, topic)],
                 args=[token, state.member(sink, topic)],
@@ -310,7 +338,7 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
             if released != 0:
                 return f"sent {sent}"
             continue
-        if time.monotonic() > handover_at:
+        if time.monotonic() > handover_at or (lingered and time.monotonic() > started + LINGER_SPAN):
             # Hand over to a fresh job to stay under the job timeout.
             client.set(lock_key, state.PENDING, ex=pending_ttl(settings))
             start_drain(client, sink, topic, settings)
@@ -345,6 +373,7 @@ def drain_channel(client: redis.Redis, context: DeliveryContext, sink: str, topi
                     client=client,
                 )
                 sent += 1
+                linger_until = time.monotonic() + linger
                 _observe_latency(client, message)
                 if not owned:
                     return f"sent {sent}, lost the channel"  # our lock expired; another job took over
@@ -401,6 +430,11 @@ def _failed(
     else:
         queue.enqueue(DRAIN_JOB, sink, topic, token, **options)
     return f"retry in {delay:.1f}s"
+
+
+def _deliveries_idle(client: redis.Redis) -> bool:
+    """True when no job waits on the deliveries queue (a lingering job would hold it up)."""
+    return not client.llen(deliveries_queue(client).key)
 
 
 def _observe_latency(client: redis.Redis, message: Message) -> None:

@@ -8,6 +8,8 @@ keeps the channel in backoff; when the retry schedule is spent, the whole waitin
 Key names (all under "newswatch:dlv:"), owned by this module:
   outbox:<sink>:<topic>     LIST   message JSON, oldest first
   lock:<sink>:<topic>       STRING token of the drain job that owns the channel, or "pending" (expires)
+  bell:<sink>:<topic>       LIST   rung (one element at most) when an alert joins an owned outbox: wakes
+                                   a drain job that lingers for the next alert
   channel:<sink>:<topic>    HASH   head, attempts (JSON list), next_at: the head's failed attempts
   channels                  SET    channels with an outbox ([sink, topic] JSON)
   queued:<sink>:<alert id>  STRING the alert was admitted for the sink (EX dedup window): idempotent enqueue
@@ -49,6 +51,10 @@ def outbox(sink: str, topic: str) -> str:
 
 def lock(sink: str, topic: str) -> str:
     return f"{PREFIX}lock:{sink}:{topic}"
+
+
+def bell(sink: str, topic: str) -> str:
+    return f"{PREFIX}bell:{sink}:{topic}"
 
 
 def channel_state(sink: str, topic: str) -> str:
@@ -94,7 +100,7 @@ def record_field(sink: str, ident: str) -> str:
 
 # Admit one alert for one sink. Returns: dup | capped | digest | window | queued | drain.
 _ADMIT = """
--- KEYS: queued, outbox, lock, channels, cap, suppressed, stats, digest, window, windows
+-- KEYS: queued, outbox, lock, channels, cap, suppressed, stats, digest, window, windows, bell
 -- ARGV: alert json, message json, member, now, cap, digest, marker ttl, suppressed field, suppressed json,
 --       alert id, pending lock ttl
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[7]) then return 'dup' end
@@ -120,6 +126,9 @@ end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[3])
 if redis.call('SET', KEYS[3], 'pending', 'NX', 'EX', ARGV[11]) then return 'drain' end
+redis.call('RPUSH', KEYS[11], '1')
+redis.call('LTRIM', KEYS[11], -1, -1)
+redis.call('EXPIRE', KEYS[11], 60)
 return 'queued'
 """
 
