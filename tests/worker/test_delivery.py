@@ -307,3 +307,50 @@ def test_stock_rq_worker_cli_delivers(
         time.sleep(0.3)
     assert [r.webhook_id for r in receiver.accepted] == [alert["id"]]
     assert len(receiver.requests) == 2
+
+
+def test_alerts_in_quick_succession_go_out_through_the_running_drain_job(
+    redis_url: str, redis_client: redis.Redis, receiver_factory: Factory, tmp_path: Path
+) -> None:
+    """A drain job lingers after its last send: the next alerts of a stream need no new job each."""
+    from worker.delivery import LINGER
+
+    receiver = receiver_factory(secret=SECRET)
+    settings = use_settings(webhook_settings(receiver.url)).settings
+    env = {
+        **os.environ,
+        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
+        "NEWSWATCH_WEBHOOK_URL": receiver.url,
+        "NEWSWATCH_WEBHOOK_SECRET": SECRET,
+        "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    command = [
+        sys.executable, "-m", "rq.cli", "worker", "--url", redis_url,
+        "--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer",
+        "newswatch:deliveries",
+    ]  # fmt: skip
+    worker = subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.DEVNULL)
+    try:
+        alerts = [make_alert("nk-troops-kursk", n) for n in range(4)]
+        assert enqueue_deliveries(redis_client, alerts[0], settings, None).outcome == {"default": "drain"}
+        deadline = time.monotonic() + 20
+        while not receiver.accepted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        outcomes = []
+        for alert in alerts[1:3]:
+            time.sleep(LINGER / 4)
+            outcomes.append(enqueue_deliveries(redis_client, alert, settings, None).outcome)
+            sent_at = time.monotonic()
+            while len(receiver.accepted) < len(outcomes) + 1 and time.monotonic() - sent_at < 5:
+                time.sleep(0.005)
+            assert time.monotonic() - sent_at < 1, "an alert joining a lingering job goes out at once"
+        assert outcomes == [{"default": "queued"}] * 2, "no new drain job while one lingers"
+
+        time.sleep(LINGER * 3)  # idle: the job gives the channel up
+        assert enqueue_deliveries(redis_client, alerts[3], settings, None).outcome == {"default": "drain"}
+        while len(receiver.accepted) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [r.webhook_id for r in receiver.accepted] == [a["id"] for a in alerts]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
