@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import redis
@@ -49,24 +51,55 @@ class ScanResult:
 @dataclass(frozen=True)
 class _Candidate:
     path: Path
+    key: str
     signature: str  # "mtime_ns:size:sha256", what newswatch:seeds:files remembers
     data: bytes
 
 
-def list_files(folder: Path) -> Iterator[Path]:
-    """Regular files under folder (recursively, in name order), skipping hidden and partial files."""
-    for root, directories, names in os.walk(folder):
-        directories[:] = sorted(d for d in directories if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+@dataclass(frozen=True)
+class _Listed:
+    path: Path
+    key: str  # the resolved path: what newswatch:seeds:files remembers it by
+    stat: os.stat_result
+
+
+def _walk(folder: Path) -> Iterator[_Listed]:
+    """Regular files under folder (recursively, in name order; symlinked files followed, symlinked folders
+    not), skipping hidden and partial files; with each file's key and stat. One stat per file and the
+    folder resolved once: a full scan of a large folder every few seconds must stay cheap."""
+    root = os.path.realpath(folder)
+
+    def walk(directory: str, real: str) -> Iterator[_Listed]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            return
+        folders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(root, name)
-            if path.is_file():
-                yield path
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry)
+                    continue
+                if name.endswith(_IGNORED_SUFFIXES):
+                    continue
+                stat = entry.stat()  # follows a symlink, as Path.is_file() does
+            except OSError:
+                continue
+            if not S_ISREG(stat.st_mode):
+                continue
+            key = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, name)
+            yield _Listed(Path(entry.path), key, stat)
+        for entry in folders:
+            yield from walk(entry.path, os.path.join(real, entry.name))
+
+    return walk(str(folder), root)
 
 
 def is_article_path(folder: Path, path: Path) -> bool:
-    """True for a path under folder that `list_files` would list by name: not hidden (nor under a hidden
+    """True for a path under folder that `_walk` would list by name: not hidden (nor under a hidden
     folder), not a partial or editor file. Whether it is a regular file is checked when it is read."""
     try:
         parts = Path(os.path.abspath(path)).relative_to(os.path.abspath(folder)).parts
@@ -111,25 +144,25 @@ class SeedsScanner:
         if not self.folder.is_dir():
             log.warning("seeds folder missing", folder=str(self.folder))
             return result
-        paths = list(list_files(self.folder))
+        listed = list(_walk(self.folder))
         remembered = {
             _text(path): _text(signature)
             for path, signature in self.connection.hgetall(keys.SEEDS_FILES).items()
         }
-        self._forget_removed(remembered, {str(path.resolve()) for path in paths})
+        self._forget_removed(remembered, {file.key for file in listed})
         now_ns = time.time_ns()
         candidates: list[_Candidate] = []
-        for done, path in enumerate(paths, 1):
+        for done, file in enumerate(listed, 1):
             candidate = None
-            if not skip or str(path.resolve()) not in skip:
-                candidate = self._examine(path, remembered, now_ns, result, self.min_age)
+            if file.key not in skip:
+                candidate = self._examine(file, remembered, now_ns, result, self.min_age)
             if candidate is not None:
                 candidates.append(candidate)
             if len(candidates) >= READ_CHUNK:
                 self._take(candidates, result)
                 candidates = []
             if progress is not None:
-                progress(done, len(paths))
+                progress(done, len(listed))
         self._take(candidates, result)
         return result
 
@@ -147,10 +180,14 @@ class SeedsScanner:
         remembered = {key: _text(value) for key, value in zip(wanted, signatures, strict=True) if value}
         now_ns = time.time_ns()
         candidates: list[_Candidate] = []
-        for path in wanted.values():
-            if not path.is_file():
-                continue  # gone again, or a folder
-            candidate = self._examine(path, remembered, now_ns, result, min_age=0.0)
+        for key, path in wanted.items():
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # gone again
+            if not S_ISREG(stat.st_mode):
+                continue
+            candidate = self._examine(_Listed(path, key, stat), remembered, now_ns, result, min_age=0.0)
             if candidate is not None:
                 candidates.append(candidate)
             if len(candidates) >= READ_CHUNK:
@@ -160,14 +197,10 @@ class SeedsScanner:
         return result
 
     def _examine(
-        self, path: Path, remembered: dict[str, str], now_ns: int, result: ScanResult, min_age: float
+        self, file: _Listed, remembered: dict[str, str], now_ns: int, result: ScanResult, min_age: float
     ) -> _Candidate | None:
         """The file's content if it is new or changed since it was taken, else None."""
-        key = str(path.resolve())
-        try:
-            stat = path.stat()
-        except OSError:
-            return None  # removed between listing and now
+        path, key, stat = file.path, file.key, file.stat
         if 0 <= now_ns - stat.st_mtime_ns < min_age * 1e9:
             return None  # (a clock-skewed mtime in the future does not hold a file back forever)
         before = remembered.get(key, "")
@@ -179,12 +212,14 @@ class SeedsScanner:
                 f"{stat.st_size} bytes, over the limit of {self.settings.max_article_bytes} "
                 "(NEWSWATCH_MAX_ARTICLE_BYTES)"
             )
-            self._refuse(path, file_signature(stat, "-"), reason, result)
+            self._refuse(path, key, file_signature(stat, "-"), reason, result)
             return None
         try:
             data = path.read_bytes()
         except OSError as error:
-            self._refuse(path, file_signature(stat, "-"), error.strerror or str(error), result)
+            if error.errno == errno.ENOENT:
+                return None  # removed between listing and now
+            self._refuse(path, key, file_signature(stat, "-"), error.strerror or str(error), result)
             return None
         signature = file_signature(stat, hashlib.sha256(data).hexdigest())
         if before and before.rsplit(":", 1)[-1] == signature.rsplit(":", 1)[-1]:
@@ -192,7 +227,7 @@ class SeedsScanner:
             self.connection.hset(keys.SEEDS_FILES, key, signature)
             result.unchanged += 1
             return None
-        return _Candidate(path, signature, data)
+        return _Candidate(path, key, signature, data)
 
     def _take(self, candidates: list[_Candidate], result: ScanResult) -> None:
         """Read the candidates into documents, enqueue them, then remember them as taken."""
@@ -202,9 +237,9 @@ class SeedsScanner:
             try:
                 documents.append(read_path(candidate.path, self.settings.max_article_bytes))
             except InputError as error:
-                self._refuse(candidate.path, candidate.signature, error.reason, result)
+                self._refuse(candidate.path, candidate.key, candidate.signature, error.reason, result)
                 continue
-            taken[str(candidate.path.resolve())] = candidate.signature
+            taken[candidate.key] = candidate.signature
         if documents:
             result.enqueued.merge(
                 enqueue_documents(self.connection, documents, self.settings, source="seeds")
@@ -218,11 +253,10 @@ class SeedsScanner:
                 pipe.hdel(keys.SEEDS_ERRORS, *taken)
                 pipe.execute()
 
-    def _refuse(self, path: Path, signature: str, reason: str, result: ScanResult) -> None:
+    def _refuse(self, path: Path, key: str, signature: str, reason: str, result: ScanResult) -> None:
         """Log a bad file once and remember it, so it is not read again until it changes."""
         log.error("seed file refused", path=str(path), reason=reason)
         result.bad.append(BadFile(path, reason))
-        key = str(path.resolve())
         with self.connection.pipeline(transaction=True) as pipe:
             pipe.hset(keys.SEEDS_FILES, key, signature)
             pipe.hset(keys.SEEDS_ERRORS, key, reason)

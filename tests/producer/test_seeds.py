@@ -131,3 +131,30 @@ def test_progress_reports_every_file(redis_client: redis.Redis, seeds: Path) -> 
     scanner(redis_client, seeds).scan(progress=lambda done, total: seen.append((done, total)))
 
     assert seen == [(1, 2), (2, 2)]
+
+
+def test_symlinked_file_is_read_and_remembered_by_its_target(
+    redis_client: redis.Redis, seeds: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "archive" / "linked.txt"
+    target.parent.mkdir()
+    target.write_text("Filed in the archive, linked into the seeds folder.\n", encoding="utf-8")
+    (seeds / "linked.txt").symlink_to(target)
+    (seeds / "elsewhere").symlink_to(target.parent, target_is_directory=True)  # folders are not followed
+
+    result = scanner(redis_client, seeds).scan()
+
+    assert urls(result) == ["grain.md", "kursk.txt", "linked.txt"]
+    assert str(target.resolve()).encode() in redis_client.hkeys(keys.SEEDS_FILES)
+    assert scanner(redis_client, seeds).scan().unchanged == 3
+
+
+def test_take_reads_only_the_given_complete_files(redis_client: redis.Redis, seeds: Path) -> None:
+    """What the watcher hands over: taken at once (no settle wait), by the scan's rules and memory."""
+    fresh = scanner(redis_client, seeds)
+    fresh.min_age = 60.0  # a scan would leave these just-written files alone; `take` does not wait
+    result = fresh.take([seeds / "kursk.txt", seeds / ".hidden.txt", seeds / "gone.txt"])
+
+    assert urls(result) == ["kursk.txt"]
+    assert fresh.take([seeds / "kursk.txt"]).unchanged == 1, "taken once"
+    assert urls(scanner(redis_client, seeds).scan()) == ["grain.md"], "the scan shares the memory"
