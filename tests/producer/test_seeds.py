@@ -10,7 +10,7 @@ import redis
 
 from newswatch import keys
 from newswatch.settings import Settings
-from producer.seeds import SeedsScanner
+from producer.seeds import ScanResult, SeedsScanner
 
 REPORT = "Kyiv says North Korean soldiers were moved to the Kursk region in late autumn.\n"
 OTHER = "A ministry statement on grain exports through the Black Sea corridor.\n"
@@ -29,7 +29,7 @@ def scanner(client: redis.Redis, folder: Path, **settings: object) -> SeedsScann
     return SeedsScanner(client, Settings(seeds_dir=folder, batch_size=10, **settings))  # type: ignore[arg-type]
 
 
-def urls(result) -> list[str]:  # type: ignore[no-untyped-def]
+def urls(result: ScanResult) -> list[str]:
     return sorted(Path(d.url.removeprefix("file://")).name for d in result.enqueued.accepted)
 
 
@@ -94,7 +94,9 @@ def test_bad_file_is_named_skipped_and_not_retried(
     assert set(reasons) == {"photo.txt", "huge.txt"}
     assert "1000" in reasons["huge.txt"]
     assert reasons["photo.txt"]
-    errors = {Path(k.decode()).name: v.decode() for k, v in redis_client.hgetall(keys.SEEDS_ERRORS).items()}
+    errors = {
+        Path(os.fsdecode(k)).name: os.fsdecode(v) for k, v in redis_client.hgetall(keys.SEEDS_ERRORS).items()
+    }
     assert set(errors) == {"photo.txt", "huge.txt"}
 
     again = scanner(redis_client, seeds, max_article_bytes=1000).scan()
@@ -103,7 +105,7 @@ def test_bad_file_is_named_skipped_and_not_retried(
     (seeds / "photo.txt").write_text("Now a caption: troops crossing a river.\n", encoding="utf-8")
     fixed = scanner(redis_client, seeds, max_article_bytes=1000).scan()
     assert urls(fixed) == ["photo.txt"]
-    assert Path(next(iter(redis_client.hkeys(keys.SEEDS_ERRORS))).decode()).name == "huge.txt"
+    assert Path(os.fsdecode(next(iter(redis_client.hkeys(keys.SEEDS_ERRORS))))).name == "huge.txt"
 
 
 def test_hidden_and_partial_files_are_ignored(redis_client: redis.Redis, seeds: Path) -> None:
@@ -123,7 +125,7 @@ def test_removed_files_are_forgotten(redis_client: redis.Redis, seeds: Path) -> 
 
     scanner(redis_client, seeds).scan()
 
-    assert [Path(k.decode()).name for k in redis_client.hkeys(keys.SEEDS_FILES)] == ["kursk.txt"]
+    assert [Path(os.fsdecode(k)).name for k in redis_client.hkeys(keys.SEEDS_FILES)] == ["kursk.txt"]
 
 
 def test_progress_reports_every_file(redis_client: redis.Redis, seeds: Path) -> None:
