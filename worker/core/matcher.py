@@ -26,6 +26,7 @@ the first (full at 4), + up to 0.2 for their occurrences beyond the first (full 
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -75,9 +76,10 @@ class Evidence:
 
 class Match:
     """A topic that matched an article. Evidence and snippet are worked out on first use (an alert
-    needs them, a count of matches does not), from the article's hits kept until then."""
+    needs them, a count of matches does not), from the article's hits kept until then: a match holds
+    (matcher, topic index, hits), not a closure, so that building one costs one small object."""
 
-    __slots__ = ("_compute", "_details", "score", "topic_id", "topic_name")
+    __slots__ = ("_details", "_hits", "_index", "_matcher", "score", "topic_id", "topic_name")
 
     def __init__(
         self,
@@ -86,19 +88,24 @@ class Match:
         score: float,
         evidence: tuple[Evidence, ...] = (),
         snippet: str = "",
-        compute: Callable[[], tuple[tuple[Evidence, ...], str]] | None = None,
+        source: tuple[Matcher, int, Hits] | None = None,
     ) -> None:
         self.topic_id = topic_id
         self.topic_name = topic_name
         self.score = score
-        self._compute = compute
-        self._details: tuple[tuple[Evidence, ...], str] | None = None if compute else (evidence, snippet)
+        if source is None:
+            self._matcher: Matcher | None = None
+            self._details: tuple[tuple[Evidence, ...], str] | None = (evidence, snippet)
+        else:
+            self._matcher, self._index, self._hits = source
+            self._details = None
 
     def _get(self) -> tuple[tuple[Evidence, ...], str]:
         if self._details is None:
-            assert self._compute is not None
-            self._details = self._compute()
-            self._compute = None
+            assert self._matcher is not None
+            self._details = self._matcher._details(self._index, self._hits)
+            self._matcher = None
+            del self._hits
         return self._details
 
     @property
@@ -189,6 +196,9 @@ class Matcher:
                 anchors.setdefault(base, []).append(index)
         self._anchor_topics = {v: tuple(t) for v, t in anchors.items()}
         self._min_scores = [t.min_score for t in self.topics]
+        self._ranks = [0] * len(self.topics)
+        for rank, index in enumerate(sorted(range(len(self.topics)), key=lambda i: self.topics[i].id)):
+            self._ranks[index] = rank
         self._by_id = {t.id: i for i, t in enumerate(self.topics)}
         self._base_cache.clear()
         self._shared.clear()
@@ -287,6 +297,8 @@ class Matcher:
             inner = self._check(node.child)
             return lambda h: not inner(h)
         if isinstance(node, Near):
+            if _simple_terms(node.left) and _simple_terms(node.right):
+                return self._near_check(node)
             left, right = self._spans(node.left), self._spans(node.right)
             distance = node.distance
             left_present, right_present = self._check(node.left), self._check(node.right)
@@ -317,6 +329,46 @@ class Matcher:
             else:
                 nested.append(self._check(child))
         return _and_check(self._ids(required), self._ids(excluded), tuple(groups), tuple(nested))
+
+    def _near_check(self, node: Near) -> Check:
+        """NEAR between two terms or OR groups (no slop): for each left occurrence, a bisection in the
+        sorted positions of each right term; no span lists."""
+        sides = []
+        for side in (node.left, node.right):
+            side_terms = _all_terms(side)
+            sides.append(
+                (
+                    self._ids(self._presence_id(t) for t in side_terms),
+                    tuple(
+                        (self._presence_id(t), self._base(t), len(t.words) - 1, t.field == "title")
+                        for t in side_terms
+                    ),
+                )
+            )
+        (left_ids, left), (right_ids, right) = sides
+        distance = node.distance
+
+        def near(h: Hits) -> bool:
+            present = h.present
+            if left_ids.isdisjoint(present) or right_ids.isdisjoint(present):
+                return False
+            positions = h.positions
+            for field in (TITLE, BODY):
+                for l_id, l_base, l_width, l_title in left:
+                    if l_id not in present or (l_title and field == BODY):
+                        continue
+                    l_positions = positions(l_base, field)
+                    if not l_positions:
+                        continue
+                    for r_id, r_base, r_width, r_title in right:
+                        if r_id not in present or (r_title and field == BODY):
+                            continue
+                        r_positions = positions(r_base, field)
+                        if r_positions and _close(l_positions, l_width, r_positions, r_width, distance):
+                            return True
+            return False
+
+        return near
 
     def _spans(self, node: Node) -> Spans:
         if isinstance(node, Term):
@@ -389,18 +441,23 @@ class Matcher:
         """match() on an article already prepared by analysis.prepare (title, body)."""
         hits = self._hits_prepared((title, body))
         candidates: set[int] = set()
-        for topics in filter(None, map(self._anchor_topics.get, hits.present)):
-            candidates.update(topics)
-        checks = self._checks
-        evidence = self._evidence
-        matches = []
-        for index in sorted(candidates):
+        for anchored in filter(None, map(self._anchor_topics.get, hits.present)):
+            candidates.update(anchored)
+        checks, scoring, min_scores, ranks = self._checks, self._scoring, self._min_scores, self._ranks
+        present, counts = hits.present, hits.counts
+        found = []
+        for index in candidates:
             if checks[index](hits):
-                match = evidence(index, hits)
-                if match is not None:
-                    matches.append(match)
-        matches.sort(key=lambda m: (-m.score, m.topic_id))
-        return matches
+                score = _score_of(scoring[index], present, counts)
+                if score >= min_scores[index]:
+                    found.append((-score, ranks[index], index))
+        found.sort()  # best score first, then by topic id (ranks follow the ids' order)
+        topics = self.topics
+        out = []
+        for negated, _, index in found:
+            topic = topics[index]
+            out.append(Match(topic.id, topic.name, -negated, source=(self, index, hits)))
+        return out
 
     def _walker(self, hits: Hits) -> Walker:
         return Walker(hits, self._term_base, self._word_bases)
@@ -408,35 +465,13 @@ class Matcher:
     def _term_base(self, term: Term) -> int:
         return self._base(term)
 
-    def _evidence(self, index: int, hits: Hits) -> Match | None:
-        score = self._score(index, hits)
-        if score < self._min_scores[index]:
-            return None
-        topic = self.topics[index]
-
-        def details() -> tuple[tuple[Evidence, ...], str]:
-            items = _unique(self._walker(hits).walk(topic.tree).items)
-            return _evidence_items(items, hits.fields), _snippet(items, hits.fields)
-
-        return Match(topic.id, topic.name, score, compute=details)
+    def _details(self, index: int, hits: Hits) -> tuple[tuple[Evidence, ...], str]:
+        """A match's evidence and snippet (see Match)."""
+        items = _unique(self._walker(hits).walk(self.topics[index].tree).items)
+        return _evidence_items(items, hits.fields), _snippet(items, hits.fields)
 
     def _score(self, index: int, hits: Hits) -> float:
-        """See the module docstring: from the positive (non-negated) terms of the topic found.
-
-        A positive term is a presence id (base, or -(base + 1) when title-only) whose count in
-        hits.counts covers the fields it may occur in; in the title means -(base + 1) is present."""
-        positive, in_title_ids = self._scoring[index]
-        present = hits.present
-        found = positive & present
-        distinct = len(found)
-        if not distinct:
-            return 0.4
-        occurrences = sum(map(hits.counts.__getitem__, found))
-        in_title = not in_title_ids.isdisjoint(present)
-        score = (
-            0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
-        )
-        return round(min(1.0, score), 3)
+        return _score_of(self._scoring[index], hits.present, hits.counts)
 
     def _score_sets(self, node: Node) -> tuple[frozenset[int], frozenset[int]]:
         """The presence ids of the distinct terms outside any NOT (a ~n phrase: its words), and the
@@ -530,6 +565,26 @@ def _all_terms(node: Node) -> list[Term]:
     return [t for c in node.children for t in _all_terms(c)]
 
 
+def _score_of(
+    scoring: tuple[frozenset[int], frozenset[int]], present: set[int], counts: dict[int, int]
+) -> float:
+    """See the module docstring: from the positive (non-negated) terms of the topic found.
+
+    scoring is (positive, in_title): a positive term is a presence id (base, or -(base + 1) when
+    title-only) whose count covers the fields it may occur in; in the title means one of the in_title
+    ids -(base + 1) is present."""
+    positive, in_title_ids = scoring
+    found = positive.intersection(present)
+    distinct = len(found)
+    if not distinct:
+        return 0.4
+    # Occurrences count up to 5 only: with 5 distinct terms found, no need to count them.
+    occurrences = distinct if distinct >= 5 else sum(map(counts.__getitem__, found))
+    in_title = not in_title_ids.isdisjoint(present)
+    score = 0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
+    return round(min(1.0, score), 3)
+
+
 def _and_check(
     required: frozenset[int],
     excluded: frozenset[int],
@@ -557,6 +612,23 @@ def _and_check(
         return all(f(h) for f in nested)
 
     return check
+
+
+def _close(left: list[int], left_width: int, right: list[int], right_width: int, distance: int) -> bool:
+    """Is a left occurrence (p .. p + left_width) at most `distance` words from a right one, without
+    overlapping? Both position lists are sorted; one bisection per left occurrence."""
+    end = len(right)
+    for p in left:
+        i = bisect_left(right, p - distance - right_width)
+        last = p + left_width + distance
+        while i < end:
+            q = right[i]
+            if q > last:
+                break
+            if q + right_width < p or q > p + left_width:
+                return True
+            i += 1
+    return False
 
 
 def _simple_terms(node: Node) -> bool:
