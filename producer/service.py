@@ -30,6 +30,8 @@ STOP_POLL = 0.25
 #: they gather before they are enqueued anyway (a backlog from other sources, no worker running).
 GATHER_POLL = 0.01
 GATHER_MAX = 0.5
+#: After a lost Redis connection, seconds before files the watcher handed over are tried again.
+REDIS_RETRY = 1.0
 
 #: A source other than the seeds folder: called once per pass, enqueues what it has, says what it did.
 #: `once` is True for a single pass (`--once`): the source should take everything it holds now.
@@ -120,7 +122,13 @@ def run_producer(
     log.info(
         "producer started", seeds=str(settings.seeds_dir), interval=interval, watching=watcher is not None
     )
-    next_pass = time.monotonic()
+    next_pass = retry_at = time.monotonic()
+
+    def report(result: PassResult) -> None:
+        totals.add(result)
+        if on_pass is not None:
+            on_pass(result)
+
     try:
         while not stop.is_set():
             try:
@@ -129,26 +137,18 @@ def run_producer(
                     if watcher is not None and not watcher.alive:
                         _start_watching(watcher)
                     skip = watcher.writing() if watcher is not None else ()
-                    result = produce_once(connection, settings, once=False, min_age=SETTLE_SECONDS, skip=skip)
-                    totals.add(result)
-                    if on_pass is not None:
-                        on_pass(result)
-                    reconcile(
-                        connection, settings
-                    )  # at most one pass per RECONCILE_INTERVAL across producers
-                if watcher is not None:
+                    report(produce_once(connection, settings, once=False, min_age=SETTLE_SECONDS, skip=skip))
+                    reconcile(connection, settings)  # one pass per RECONCILE_INTERVAL across producers
+                if watcher is not None and time.monotonic() >= retry_at:
                     gathered.add(watcher.take_ready())
                     if gathered.due():
                         taken = scanner.take(gathered.paths)
                         gathered.clear()  # only once enqueued: after a lost connection they are tried again
-                        result = PassResult(enqueued=taken.enqueued, bad=taken.bad)
-                        totals.add(result)
-                        if on_pass is not None:
-                            on_pass(result)
+                        report(PassResult(enqueued=taken.enqueued, bad=taken.bad))
             except redis.ConnectionError as error:
                 log.error("redis unreachable, retrying", error=str(error))
-            wait = GATHER_POLL if gathered.paths else _wait_time(next_pass, watcher)
-            wake.wait(wait)
+                retry_at = time.monotonic() + min(interval, REDIS_RETRY)
+            wake.wait(_wait_time(next_pass, retry_at, watcher, gathering=bool(gathered.paths)))
             wake.clear()
     finally:
         if watcher is not None:
@@ -201,11 +201,18 @@ def _start_watching(watcher: SeedsWatcher) -> None:
     log.info("watching seeds folder", folder=str(watcher.folder))
 
 
-def _wait_time(next_pass: float, watcher: SeedsWatcher | None) -> float:
-    """Seconds until the next full pass or the next file the watcher may hand over, at most STOP_POLL."""
+def _wait_time(next_pass: float, retry_at: float, watcher: SeedsWatcher | None, *, gathering: bool) -> float:
+    """Seconds until the loop has something to do, at most STOP_POLL: the retry after a lost connection,
+    else the next look at the queue while files gather, else the next full pass or the next file the
+    watcher may hand over (a watcher event ends the wait sooner)."""
+    now = time.monotonic()
+    if now < retry_at:
+        return min(STOP_POLL, retry_at - now)
+    if gathering:
+        return GATHER_POLL
     until = next_pass
     if watcher is not None:
         check = watcher.next_check()
         if check is not None:
             until = min(until, check)
-    return min(STOP_POLL, max(0.0, until - time.monotonic()))
+    return min(STOP_POLL, max(0.0, until - now))

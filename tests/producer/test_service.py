@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from newswatch import keys
 from newswatch.settings import Settings
@@ -151,3 +153,29 @@ def test_same_content_under_a_new_name_is_a_duplicate(redis_client: redis.Redis,
         wait_until(lambda: any(p.enqueued.duplicates for p in passes), 5)
 
     assert list(pending_bodies(redis_client)) == ["first.txt"]
+
+
+def test_a_file_dropped_while_redis_is_down_is_enqueued_once_it_is_back(tmp_path: Path, seeds: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from ..conftest import start_valkey  # type: ignore[misc]
+
+    server_dir = tmp_path / "redis"
+    server_dir.mkdir()
+    server = start_valkey(server_dir)
+    # No retries in the client: every call during the outage fails, as after the retries of connect()'s.
+    client = redis.Redis(unix_socket_path=str(server_dir / "redis.sock"), retry=Retry(NoBackoff(), 0))
+    try:
+        with capture_logs() as logs, producer(client, seeds, interval=0.5):
+            server.kill()
+            server.wait()
+            (seeds / "outage.txt").write_text("Filed while the queue was down.\n", encoding="utf-8")
+            time.sleep(2.0)
+            server = start_valkey(server_dir)
+            wait_until(lambda: "outage.txt" in pending_bodies(client), 10)
+        unreachable = [entry for entry in logs if entry["event"] == "redis unreachable, retrying"]
+        assert 1 <= len(unreachable) <= 12, "retried about once a pass, not in a tight loop"
+        assert list(pending_bodies(client)) == ["outage.txt"]
+    finally:
+        server.kill()
+        server.wait()
