@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,19 +16,8 @@ import pytest
 
 from newswatch.redis_server import EmbeddedServer
 
-ROOT = Path(__file__).resolve().parents[3]
+Newswatch = Any  # the `embedded_newswatch` fixture of tests/conftest.py: the command, own embedded Redis
 
-WATCHLIST = """
-[[topic]]
-id = "nk-troops-kursk"
-name = "North Korean troops in Kursk"
-query = '("North Korean" OR Pyongyang) NEAR/12 Kursk'
-
-[[topic]]
-id = "grain-corridor"
-name = "Black Sea grain corridor"
-query = 'grain NEAR/8 (Odesa OR corridor)'
-"""
 ARTICLES = {
     "kursk.txt": "Kyiv says North Korean troops were withdrawn from the Kursk region after heavy losses.\n",
     "grain.md": "# Ships leave Odesa\n\nThe first grain convoy in weeks sailed from Odesa on Monday.\n",
@@ -39,45 +26,21 @@ ARTICLES = {
 
 
 @pytest.fixture
-def environment(tmp_path: Path) -> dict[str, str]:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
+def newswatch(embedded_newswatch: Newswatch) -> Newswatch:
+    """The command with the three articles in its seeds folder (CLI_WATCHLIST: Kursk and grain topics)."""
+    seeds = Path(embedded_newswatch.env["NEWSWATCH_SEEDS_DIR"])
     for name, text in ARTICLES.items():
         (seeds / name).write_text(text, encoding="utf-8")
-    (tmp_path / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
-    data_dir = tmp_path / "data"
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key != "REDIS_URL" and not key.startswith("NEWSWATCH_")
-    }
-    environment.update(
-        {
-            "NEWSWATCH_DATA_DIR": str(data_dir),
-            "NEWSWATCH_SEEDS_DIR": str(seeds),
-            "NEWSWATCH_WATCHLIST": str(tmp_path / "watchlist.toml"),
-            "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    yield environment
-    EmbeddedServer(data_dir).stop()  # in case a failed run left it behind
+    return embedded_newswatch
 
 
-def run_once(environment: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "newswatch", "run", "--once", "--json", *extra],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def run_once(newswatch: Newswatch, *extra: str) -> subprocess.CompletedProcess[str]:
+    return newswatch("run", "--once", "--json", *extra, timeout=240)
 
 
 @pytest.mark.slow
-def test_run_once_twice_alerts_once(environment: dict[str, str]) -> None:
-    first = run_once(environment, "--workers", "2")
+def test_run_once_twice_alerts_once(newswatch: Newswatch) -> None:
+    first = run_once(newswatch, "--workers", "2")
 
     assert first.returncode == 0, first.stderr
     alerts = [json.loads(line) for line in first.stdout.splitlines()]
@@ -86,7 +49,7 @@ def test_run_once_twice_alerts_once(environment: dict[str, str]) -> None:
     summary = first.stderr.strip().splitlines()
     assert any("3 articles, 0 duplicates, 2 alerts, 0 failures" in line for line in summary), first.stderr
 
-    second = run_once(environment)
+    second = run_once(newswatch)
 
     assert second.returncode == 0, second.stderr
     assert second.stdout == "", "a second run over the same folder adds no alert"
@@ -94,16 +57,16 @@ def test_run_once_twice_alerts_once(environment: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_new_file_between_runs_gives_only_its_alert(environment: dict[str, str]) -> None:
-    assert run_once(environment).returncode == 0
-    seeds = Path(environment["NEWSWATCH_SEEDS_DIR"])
+def test_new_file_between_runs_gives_only_its_alert(newswatch: Newswatch) -> None:
+    assert run_once(newswatch).returncode == 0
+    seeds = Path(newswatch.env["NEWSWATCH_SEEDS_DIR"])
     (seeds / "pows.txt").write_text(
         "Two North Korean soldiers captured in the Kursk region were questioned by Ukrainian officers.\n",
         encoding="utf-8",
     )
     (seeds / "copy-of-kursk.txt").write_text(ARTICLES["kursk.txt"], encoding="utf-8")
 
-    again = run_once(environment)
+    again = run_once(newswatch)
 
     assert again.returncode == 0, again.stderr
     [alert] = [json.loads(line) for line in again.stdout.splitlines()]
@@ -112,15 +75,8 @@ def test_new_file_between_runs_gives_only_its_alert(environment: dict[str, str])
 
 
 @pytest.mark.slow
-def test_sigterm_stops_everything_without_orphans(environment: dict[str, str]) -> None:
-    run = subprocess.Popen(
-        [sys.executable, "-m", "newswatch", "run", "--workers", "2"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def test_sigterm_stops_everything_without_orphans(newswatch: Newswatch) -> None:
+    run = newswatch.start("run", "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert run.stdout is not None
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(run.stdout.readline, "")), daemon=True)
@@ -139,13 +95,13 @@ def test_sigterm_stops_everything_without_orphans(environment: dict[str, str]) -
     _gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert not alive, "workers outlived `newswatch run`"
     assert any("[nk-troops-kursk]" in line and "kursk.txt" in line for line in lines), lines
-    assert not EmbeddedServer(Path(environment["NEWSWATCH_DATA_DIR"])).ping(), "the embedded server stopped"
+    assert not EmbeddedServer(Path(newswatch.env["NEWSWATCH_DATA_DIR"])).ping(), "the embedded server stopped"
 
 
 @pytest.mark.slow
-def test_run_once_waits_until_every_alert_is_delivered(environment: dict[str, str], httpserver: Any) -> None:
+def test_run_once_waits_until_every_alert_is_delivered(newswatch: Newswatch, httpserver: Any) -> None:
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    environment.update(
+    newswatch.env.update(
         {
             "NEWSWATCH_WEBHOOK_URL": httpserver.url_for("/hook"),
             "NEWSWATCH_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"k" * 24).decode(),
@@ -153,7 +109,7 @@ def test_run_once_waits_until_every_alert_is_delivered(environment: dict[str, st
         }
     )
 
-    result = run_once(environment)
+    result = run_once(newswatch)
 
     assert result.returncode == 0, result.stderr
     delivered = [json.loads(request.get_data()) for request, _response in httpserver.log]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
+from typing import Any
 
-import pytest
 import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
@@ -18,38 +15,9 @@ from newswatch import keys
 from newswatch.messages import Document, Source
 from newswatch.queues import ARTICLES_QUEUE, PROCESS_BATCH_JOB
 
-ROOT = Path(__file__).resolve().parents[3]
+Newswatch = Any  # the `newswatch` fixture of tests/conftest.py: the command, on the session's Redis
 
-WATCHLIST = """
-[[topic]]
-id = "nk-troops-kursk"
-name = "North Korean troops in Kursk"
-query = '("North Korean" OR Pyongyang) NEAR/12 Kursk'
-"""
 KURSK = "Kursk update\n\nNorth Korean soldiers left the Kursk region, Ukrainian officers said."
-
-
-@pytest.fixture
-def env(tmp_path: Path, redis_url: str) -> dict[str, str]:
-    watchlist = tmp_path / "watchlist.toml"
-    watchlist.write_text(WATCHLIST, encoding="utf-8")
-    return {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "NEWSWATCH_WATCHLIST": str(watchlist),
-        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-    }
-
-
-def newswatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "newswatch", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def enqueue(client: redis.Redis, docs: list[Document]) -> None:
@@ -59,14 +27,14 @@ def enqueue(client: redis.Redis, docs: list[Document]) -> None:
     )
 
 
-def test_status_after_a_run_with_one_bad_article(env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_status_after_a_run_with_one_bad_article(newswatch: Newswatch, redis_client: redis.Redis) -> None:
     good = Document(url="file:///seeds/kursk.txt", format="text", body=KURSK, source=Source(kind="file"))
     bad = Document(url="file:///seeds/blank.txt", format="text", body=" ", source=Source(kind="file"))
     enqueue(redis_client, [good, bad])
-    assert newswatch(env, "worker", "--burst").returncode == 0
+    assert newswatch("worker", "--burst").returncode == 0
     enqueue(redis_client, [Document(url="file:///seeds/later.txt", format="text", body=KURSK + " Later.")])
 
-    result = newswatch(env, "status", "--json")
+    result = newswatch("status", "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["queues"][ARTICLES_QUEUE]["queued"] == 1
@@ -80,7 +48,7 @@ def test_status_after_a_run_with_one_bad_article(env: dict[str, str], redis_clie
     assert "no article text" in failure["error"]
     assert failure["final"] is True
 
-    human = newswatch(env, "status")
+    human = newswatch("status")
     assert human.returncode == 0
     assert "Failed articles: 1" in human.stdout
     assert "file:///seeds/blank.txt" in human.stdout and "no article text" in human.stdout
@@ -88,20 +56,17 @@ def test_status_after_a_run_with_one_bad_article(env: dict[str, str], redis_clie
     assert "Workers alive: 0" in human.stdout
 
 
-def test_status_lists_live_workers(env: dict[str, str], redis_client: redis.Redis) -> None:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "newswatch", "worker"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def test_status_lists_live_workers(newswatch: Newswatch, redis_client: redis.Redis) -> None:
+    worker = newswatch.start("worker", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while not Worker.all(connection=redis_client) and time.monotonic() < deadline:
             time.sleep(0.1)
-        status = json.loads(newswatch(env, "status", "--json").stdout)
+        status = json.loads(newswatch("status", "--json").stdout)
         [alive] = status["workers"]
         assert alive["queues"] == [ARTICLES_QUEUE]
         assert alive["pid"] == worker.pid
-        human = newswatch(env, "status").stdout
+        human = newswatch("status").stdout
         assert "Workers alive: 1" in human
     finally:
         worker.terminate()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -23,31 +24,12 @@ from newswatch.queues import ARTICLES_QUEUE, PROCESS_BATCH_JOB
 
 ROOT = Path(__file__).resolve().parents[3]
 RQ = str(Path(sys.executable).with_name("rq"))
-
-WATCHLIST = """
-[[topic]]
-id = "nk-troops-kursk"
-name = "North Korean troops in Kursk"
-query = '("North Korean" OR Pyongyang) NEAR/12 Kursk'
-"""
+Newswatch = Any  # the `newswatch` fixture of tests/conftest.py: the command, on the session's Redis
 
 KURSK = (
     "Kursk front quiet for North Korean units\n\n"
     "Ukrainian officers said the North Korean soldiers deployed in the Kursk region were pulled back."
 )
-
-
-@pytest.fixture
-def env(tmp_path: Path, redis_url: str) -> dict[str, str]:
-    watchlist = tmp_path / "watchlist.toml"
-    watchlist.write_text(WATCHLIST, encoding="utf-8")
-    return {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "NEWSWATCH_WATCHLIST": str(watchlist),
-        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-        "PYTHONPATH": str(ROOT),
-    }
 
 
 def enqueue_kursk(client: redis.Redis, name: str = "kursk.txt") -> Document:
@@ -67,13 +49,10 @@ def failed_jobs(client: redis.Redis) -> list[str]:
 
 
 def test_burst_worker_processes_the_queue_and_logs_json_with_context(
-    env: dict[str, str], redis_client: redis.Redis
+    newswatch: Newswatch, redis_client: redis.Redis
 ) -> None:
     doc = enqueue_kursk(redis_client)
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch", "worker", "--burst"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = newswatch("worker", "--burst")
     assert result.returncode == 0, result.stderr
     assert len(AlertLog(redis_client)) == 1, failed_jobs(redis_client) or result.stderr
     [entry] = AlertLog(redis_client).latest()
@@ -86,52 +65,47 @@ def test_burst_worker_processes_the_queue_and_logs_json_with_context(
     assert redis_client.hlen(keys.PENDING) == 0
 
 
-def test_the_documented_plain_rq_worker_line_works(env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_the_documented_plain_rq_worker_line_works(newswatch: Newswatch, redis_client: redis.Redis) -> None:
     enqueue_kursk(redis_client)
     result = subprocess.run(
-        [RQ, "worker", "--burst", "--url", env["REDIS_URL"], "--serializer", "rq.serializers.JSONSerializer",
+        [RQ, "worker", "--burst", "--url", newswatch.env["REDIS_URL"],
+         "--serializer", "rq.serializers.JSONSerializer",
          "--worker-class", "worker.runner.ArticleWorker", "--with-scheduler", "--maintenance-interval", "10",
          "--job-monitoring-interval", "5", "--worker-ttl", "30", ARTICLES_QUEUE],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env=newswatch.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert len(AlertLog(redis_client)) == 1
     assert redis_client.hget(keys.STATS, "processed") == b"1"
 
 
-def test_forking_worker_class_gives_the_same_result(env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_forking_worker_class_gives_the_same_result(newswatch: Newswatch, redis_client: redis.Redis) -> None:
     enqueue_kursk(redis_client)
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch", "worker", "--burst", "--worker-class", "fork"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = newswatch("worker", "--burst", "--worker-class", "fork")
     assert result.returncode == 0, result.stderr
     assert len(AlertLog(redis_client)) == 1
 
 
 def test_an_invalid_watchlist_stops_the_worker_with_one_line(
-    env: dict[str, str], tmp_path: Path, redis_client: redis.Redis
+    newswatch: Newswatch, redis_client: redis.Redis
 ) -> None:
-    Path(env["NEWSWATCH_WATCHLIST"]).write_text(
+    Path(newswatch.env["NEWSWATCH_WATCHLIST"]).write_text(
         "[[topic]]\nid = 'x'\nquery = '(unclosed'\n", encoding="utf-8"
     )
     enqueue_kursk(redis_client)
-    result = subprocess.run(
-        [sys.executable, "-m", "newswatch", "worker", "--burst"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = newswatch("worker", "--burst")
     assert result.returncode == 2
     message = result.stderr[result.stderr.index("newswatch worker: watchlist: ") :]
-    assert f"{env['NEWSWATCH_WATCHLIST']}:3:19: topic 'x'" in message  # file, line and column
+    assert f"{newswatch.env['NEWSWATCH_WATCHLIST']}:3:19: topic 'x'" in message  # file, line and column
     assert "Traceback" not in result.stderr
     assert redis_client.hlen(keys.PENDING) == 1  # nothing was taken
 
 
-def test_sigterm_is_a_warm_shutdown(env: dict[str, str], redis_client: redis.Redis) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "newswatch", "worker"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def test_sigterm_is_a_warm_shutdown(newswatch: Newswatch, redis_client: redis.Redis) -> None:
+    # rq's own lines (the shutdown request among them) show at DEBUG only
+    process = newswatch.start(
+        "worker", "--log-level", "DEBUG", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 60
         while not Worker.all(connection=redis_client) and time.monotonic() < deadline:
@@ -155,13 +129,13 @@ def test_sigterm_is_a_warm_shutdown(env: dict[str, str], redis_client: redis.Red
 
 @pytest.mark.slow
 def test_a_killed_workers_job_comes_back_within_about_a_minute(
-    env: dict[str, str], redis_client: redis.Redis
+    newswatch: Newswatch, redis_client: redis.Redis
 ) -> None:
     """kill -9 of a worker (and its process group) mid-job: RQ sees the job abandoned and retries it."""
     queue = Queue(ARTICLES_QUEUE, connection=redis_client, serializer=JSONSerializer)
     job = queue.enqueue("time.sleep", 40, job_timeout=120, retry=Retry(max=1))
-    command = [sys.executable, "-m", "newswatch", "worker", "--log-level", "WARNING"]
-    victim = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
+    command = ("worker", "--log-level", "WARNING")
+    victim = newswatch.start(*command, start_new_session=True, stderr=subprocess.DEVNULL)
     rescuer = None
     try:
         deadline = time.monotonic() + 30
@@ -171,7 +145,7 @@ def test_a_killed_workers_job_comes_back_within_about_a_minute(
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
         killed_at = time.monotonic()
-        rescuer = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        rescuer = newswatch.start(*command, stderr=subprocess.DEVNULL)
         while time.monotonic() - killed_at < 150:
             job.refresh()
             if job.retries_left == 0:  # RQ found the job abandoned and enqueued its retry

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from newswatch.redis_server import EmbeddedServer
-
-ROOT = Path(__file__).resolve().parents[3]
-
-WATCHLIST = """
-[[topic]]
-id = "nk-troops-kursk"
-name = "North Korean troops in Kursk"
-query = '("North Korean" OR Pyongyang) NEAR/12 Kursk'
-
-[[topic]]
-id = "grain-corridor"
-name = "Black Sea grain corridor"
-query = 'grain NEAR/8 (Odesa OR corridor)'
-"""
+Newswatch = Any  # the `embedded_newswatch` fixture of tests/conftest.py: the command, own embedded Redis
 
 WIRE = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Wire Desk</title><language>en</language>
@@ -86,10 +70,8 @@ def served(feed_server: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def environment(tmp_path: Path, served: dict[str, str]) -> Any:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (tmp_path / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
+def newswatch(embedded_newswatch: Newswatch, tmp_path: Path, served: dict[str, str]) -> Newswatch:
+    """The command with the served feeds (CLI_WATCHLIST: Kursk and grain topics), 127.0.0.1 allowed."""
     feeds = tmp_path / "feeds.toml"
     feeds.write_text(
         f'[[feed]]\nurl = "{served["wire"]}"\ntags = ["wire"]\n\n'
@@ -98,43 +80,16 @@ def environment(tmp_path: Path, served: dict[str, str]) -> Any:
         f'[[feed]]\nurl = "{served["bomb"]}"\n',
         encoding="utf-8",
     )
-    data_dir = tmp_path / "data"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key != "REDIS_URL" and not key.startswith("NEWSWATCH_")
-    }
-    env.update(
-        {
-            "NEWSWATCH_DATA_DIR": str(data_dir),
-            "NEWSWATCH_SEEDS_DIR": str(seeds),
-            "NEWSWATCH_WATCHLIST": str(tmp_path / "watchlist.toml"),
-            "NEWSWATCH_FEEDS": str(feeds),
-            "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1",
-            "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    yield env
-    EmbeddedServer(data_dir).stop()
+    return embedded_newswatch.with_env(NEWSWATCH_FEEDS=str(feeds), NEWSWATCH_ALLOWED_HOSTS="127.0.0.1")
 
 
-def run_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "newswatch", "run", "--once", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def run_once(newswatch: Newswatch) -> subprocess.CompletedProcess[str]:
+    return newswatch("run", "--once", "--json", timeout=240)
 
 
 @pytest.mark.slow
-def test_run_once_over_served_feeds_alerts_exactly_once(
-    environment: dict[str, str], served: dict[str, str]
-) -> None:
-    first = run_once(environment)
+def test_run_once_over_served_feeds_alerts_exactly_once(newswatch: Newswatch, served: dict[str, str]) -> None:
+    first = run_once(newswatch)
     assert first.returncode == 0, first.stderr
     alerts = [json.loads(line) for line in first.stdout.splitlines()]
     got = sorted((alert["topic"]["id"], alert["article"]["url"]) for alert in alerts)
@@ -149,6 +104,6 @@ def test_run_once_over_served_feeds_alerts_exactly_once(
     assert kursk["article"]["published"].startswith("2025-02-03T09")
     assert "declares entities" in first.stderr and served["bomb"] in first.stderr  # logged with its URL
 
-    second = run_once(environment)
+    second = run_once(newswatch)
     assert second.returncode == 0, second.stderr
     assert second.stdout == "", "feeds polled again add no alert"
