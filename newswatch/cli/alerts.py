@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from newswatch.cli.producer import CommandError, load_configuration, open_connection, reports_errors
+
 DEFAULT_LIMIT = 20
 
 
@@ -33,21 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_delivery_arguments(parser)  # `alerts --failed` and `alerts redeliver ...` (delivery issue)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
     from newswatch.alert_log import AlertEntry, AlertLog, format_alert_line
-    from newswatch.cli.reading import connect_or_report
 
     if args.failed:
         from worker.delivery_cli import show_failed
 
         return show_failed(args)
     if args.limit < 0:
-        print("newswatch alerts: --limit must be 0 or more", file=sys.stderr)
-        return 2
-    connection = connect_or_report("alerts")
-    if connection is None:
-        return 2
-    log = AlertLog(connection)
+        raise CommandError("--limit must be 0 or more")
+    log = AlertLog(open_connection(load_configuration("WARNING"), wait=5))
 
     def show(entry: AlertEntry) -> None:
         line = json.dumps(entry.alert, ensure_ascii=False) if args.json else format_alert_line(entry.alert)

@@ -31,12 +31,17 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run_producer_command)
 
 
+# Helpers of every command that reads the configuration or talks to Redis (producer, enqueue, run, feeds,
+# status, alerts): a user's mistake is one line on stderr and exit status 2, never a traceback.
+
+
 class CommandError(Exception):
     """A problem the user can fix (configuration, unreachable Redis); printed as one line, exit 2."""
 
 
-def load_configuration() -> Settings:
-    """Settings and logging for a pipeline command; CommandError on bad configuration."""
+def load_configuration(log_level: str = "INFO") -> Settings:
+    """Settings, and logging at `log_level` (WARNING for commands whose output is data); CommandError on
+    bad configuration."""
     from newswatch.logs import configure_logging
     from newswatch.settings import SettingsError, load_settings
 
@@ -44,17 +49,18 @@ def load_configuration() -> Settings:
         settings = load_settings()
     except SettingsError as error:
         raise CommandError(f"configuration: {error}") from None
-    configure_logging()
+    configure_logging(log_level)
     return settings
 
 
-def open_connection(settings: Settings) -> redis.Redis:
-    """The Redis client (REDIS_URL or the embedded server); CommandError when it cannot be reached."""
+def open_connection(settings: Settings, *, wait: float = 30.0) -> redis.Redis:
+    """The Redis client (REDIS_URL or the embedded server), waiting up to `wait` seconds for it to answer;
+    CommandError when it cannot be reached."""
     from newswatch.connection import RedisUnavailable, connect
     from newswatch.redis_server import EmbeddedServerError
 
     try:
-        return connect(settings)
+        return connect(settings, wait=wait)
     except (RedisUnavailable, EmbeddedServerError) as error:
         raise CommandError(str(error)) from None
 

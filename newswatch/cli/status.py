@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from newswatch.cli.producer import load_configuration, open_connection, reports_errors
+
 #: Failed articles listed in the human view (all of them with --json).
 SHOWN_FAILURES = 20
 
@@ -159,12 +161,9 @@ def render(status: dict[str, Any]) -> None:
         console.print("Failed articles: 0")
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    from newswatch.cli.reading import connect_or_report
-
-    connection = connect_or_report("status")
-    if connection is None:
-        return 2
+    connection = open_connection(load_configuration("WARNING"), wait=5)
     status = collect(connection)
     if args.json:
         print(json.dumps(status, ensure_ascii=False))
