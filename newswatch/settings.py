@@ -33,6 +33,9 @@ class Settings:
     job_timeout: int = 120
     alert_log_maxlen: int = 100_000
     metrics_port: int | None = None
+    #: The address the metrics port listens on: loopback unless set (0.0.0.0 in a container, so that
+    #: Prometheus in another container can scrape it).
+    metrics_address: str = "127.0.0.1"
     #: Raw tables of newswatch.toml that other parts interpret (e.g. [sinks.*]).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -54,6 +57,7 @@ ENVIRONMENT = {
     "NEWSWATCH_JOB_TIMEOUT": "job_timeout",
     "NEWSWATCH_ALERT_LOG_MAXLEN": "alert_log_maxlen",
     "NEWSWATCH_METRICS_PORT": "metrics_port",
+    "NEWSWATCH_METRICS_ADDRESS": "metrics_address",
 }
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 

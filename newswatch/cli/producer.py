@@ -66,14 +66,14 @@ def open_connection(settings: Settings, *, wait: float = 30.0) -> redis.Redis:
 
 
 def start_metrics(connection: redis.Redis, settings: Settings) -> None:
-    """Serve Prometheus metrics when NEWSWATCH_METRICS_PORT (Settings.metrics_port) is set."""
+    """Serve Prometheus metrics when NEWSWATCH_METRICS_PORT (Settings.metrics_port) is set, on
+    NEWSWATCH_METRICS_ADDRESS (Settings.metrics_address, loopback by default)."""
     if not settings.metrics_port:
         return
-    import os
-
     from newswatch.metrics import serve_metrics
+    from newswatch.settings import Settings
 
-    address = os.environ.get("NEWSWATCH_METRICS_ADDRESS", "127.0.0.1")
+    address = settings.metrics_address or Settings.metrics_address  # set but empty: the default
     try:
         serve_metrics(connection, settings.metrics_port, address)
     except OSError as error:
