@@ -49,7 +49,8 @@ class Hits:
     stems found in each field.
 
     `present` holds every base found anywhere, and -(base + 1) for those found in the title;
-    `counts` how often each occurs (a base: in both fields; -(base + 1): in the title).
+    `counts` how often each occurs (a base: in both fields; -(base + 1): in the title); `title_bases`
+    the bases found in the title.
     """
 
     fields: tuple[Prepared, Prepared]
@@ -59,6 +60,7 @@ class Hits:
     stems: tuple[frozenset[str], frozenset[str]]
     present: set[int]
     counts: dict[int, int]
+    title_bases: set[int] = field(default_factory=set)  # the bases found in the title
     _positions: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _breaks: dict[int, list[int]] = field(default_factory=dict)
     _surfaces: dict[int, dict[str, list[str]]] = field(default_factory=dict)

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import ahocorasick
 
@@ -49,6 +49,11 @@ FREEZE_AT = 1000  # topics
 SNIPPET_CHARS = 320
 
 Check = Callable[[Hits], bool]
+# A topic check evaluated inline: (required ids, a group of ids one of which must be present or None,
+# excluded ids); see Matcher._topic_check.
+Plain = tuple[tuple[int, ...], tuple[int, ...] | None, tuple[int, ...]]
+# The score's view of a topic: its positive presence ids, or (those ids, their bases) with title: terms.
+Scoring = tuple[int, ...] | tuple[tuple[int, ...], tuple[int, ...]]
 Spans = Callable[[Hits], list[Span]]
 
 
@@ -171,8 +176,10 @@ class Matcher:
         self._sizes: list[int] = []  # characters of a term's form: longer is rarer
         self._user_counts: list[int] = []  # base -> how many topics use it (anchor choice)
         self._users: dict[int, tuple[int, ...]] | None = None  # base -> topics using it (for explain)
-        self._base_cache: dict[int, tuple[Term, int]] = {}  # id(term) -> (term, base), while compiling
+        # (kind, words, prefix) -> base, while compiling (terms are repeated across topics)
+        self._base_cache: dict[tuple[str, tuple[str, ...], bool], int] = {}
         self._shared: dict[frozenset[int], frozenset[int]] = {}  # one object per distinct id set
+        self._shared_tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._compiling = True
         last_user: list[int] = []
         for index, topic in enumerate(self.topics):
@@ -186,11 +193,11 @@ class Matcher:
                         self._user_counts[base] += 1
         del last_user
         self._automaton = self._build_automaton()
-        self._checks: list[Check] = []
-        self._scoring: list[tuple[frozenset[int], frozenset[int]]] = []
+        self._checks: list[Check | Plain] = []
+        self._scoring: list[Scoring] = []
         anchors: dict[int, list[int]] = {}
         for index, topic in enumerate(self.topics):
-            self._checks.append(self._check(topic.tree))
+            self._checks.append(self._topic_check(topic.tree))
             self._scoring.append(self._score_sets(topic.tree))
             for base in self._anchors(topic.tree):
                 anchors.setdefault(base, []).append(index)
@@ -202,6 +209,7 @@ class Matcher:
         self._by_id = {t.id: i for i, t in enumerate(self.topics)}
         self._base_cache.clear()
         self._shared.clear()
+        self._shared_tuples.clear()
         self._compiling = False
 
     # --- compile ----------------------------------------------------------------------------------
@@ -213,9 +221,10 @@ class Matcher:
         word is STEM_MARK + its stem (found among the article's stems, not by the automaton). Terms
         with the same key share an id.
         """
-        known = self._base_cache.get(id(term))
-        if known is not None and known[0] is term:
-            return known[1]
+        cache_key = (term.kind, term.words, term.prefix)
+        known = self._base_cache.get(cache_key)
+        if known is not None:
+            return known
         if term.kind == "word":
             key = STEM_MARK + stem(term.words[0])
         else:
@@ -228,7 +237,7 @@ class Matcher:
             self._lexicon.lengths.append(len(key))
             self._lexicon.stems.append(key[1:] if term.kind == "word" else "")
         if self._compiling:
-            self._base_cache[id(term)] = (term, base)
+            self._base_cache[cache_key] = base
         return base
 
     def _word_bases(self, term: Term) -> list[int]:
@@ -282,6 +291,35 @@ class Matcher:
         """A frozenset of presence ids, one shared object per distinct set (less memory, warmer caches)."""
         key = frozenset(ids)
         return self._shared.setdefault(key, key)
+
+    def _tuple(self, ids: Iterable[int]) -> tuple[int, ...]:
+        """A sorted tuple of ids, one shared object per distinct tuple (a tuple is half a frozenset's
+        size, and set methods take it as well)."""
+        key = tuple(sorted(set(ids)))
+        return self._shared_tuples.setdefault(key, key)
+
+    def _topic_check(self, node: Node) -> Check | Plain:
+        """A topic's check: for the usual shapes (a term; an AND of terms, at most one OR group of
+        terms and excluded terms) a Plain tuple that match_prepared evaluates inline, else a closure."""
+        if isinstance(node, Term) and node.slop is None:
+            return (self._tuple((self._presence_id(node),)), None, ())
+        if isinstance(node, And):
+            required: list[int] = []
+            excluded: list[int] = []
+            groups: list[tuple[int, ...]] = []
+            for child in node.children:
+                if isinstance(child, Term) and child.slop is None:
+                    required.append(self._presence_id(child))
+                elif isinstance(child, Not) and _simple_terms(child.child):
+                    excluded.extend(self._presence_id(t) for t in _all_terms(child.child))
+                elif isinstance(child, Or) and _simple_terms(child):
+                    groups.append(self._tuple(self._presence_id(t) for t in _all_terms(child)))
+                else:
+                    break
+            else:
+                if len(groups) <= 1:
+                    return (self._tuple(required), groups[0] if groups else None, self._tuple(excluded))
+        return self._check(node)
 
     def _check(self, node: Node) -> Check:
         """A closure deciding the node from the hits: C-level set operations on the terms present,
@@ -408,6 +446,7 @@ class Matcher:
         values: tuple[list[int], list[int]] = ([], [])
         stems: list[frozenset[str]] = [frozenset(), frozenset()]
         present: set[int] = set()
+        title_bases: set[int] = set()
         counts: Counter[int] = Counter()
         stem_keys, stem_bases = self._stem_keys, self._stem_bases
         for index, prepared in enumerate(fields):
@@ -423,6 +462,7 @@ class Matcher:
                     counts.update(keys)
                     if index == TITLE:
                         counts.update({-(k + 1): n for k, n in Counter(keys).items()})
+                        title_bases.update(keys)
             watched = stem_keys.intersection(prepared.stems)
             if watched:
                 stems[index] = watched
@@ -430,8 +470,9 @@ class Matcher:
                 present.update(bases)
                 if index == TITLE:
                     present.update([-(b + 1) for b in bases])
+                    title_bases.update(bases)
         present.update(counts)
-        return Hits(fields, self._lexicon, found, values, (stems[0], stems[1]), present, counts)
+        return Hits(fields, self._lexicon, found, values, (stems[0], stems[1]), present, counts, title_bases)
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
@@ -444,13 +485,22 @@ class Matcher:
         for anchored in filter(None, map(self._anchor_topics.get, hits.present)):
             candidates.update(anchored)
         checks, scoring, min_scores, ranks = self._checks, self._scoring, self._min_scores, self._ranks
-        present, counts = hits.present, hits.counts
+        present, counts, in_title = hits.present, hits.counts, hits.title_bases
+        issuperset, isdisjoint = present.issuperset, present.isdisjoint
         found = []
         for index in candidates:
-            if checks[index](hits):
-                score = _score_of(scoring[index], present, counts)
-                if score >= min_scores[index]:
-                    found.append((-score, ranks[index], index))
+            check = checks[index]
+            if check.__class__ is tuple:
+                required, group, excluded = check
+                if not issuperset(required) or (group is not None and isdisjoint(group)):
+                    continue
+                if excluded and not isdisjoint(excluded):
+                    continue
+            elif not check(hits):  # type: ignore[operator]
+                continue
+            score = _score_of(scoring[index], present, in_title, counts)
+            if score >= min_scores[index]:
+                found.append((-score, ranks[index], index))
         found.sort()  # best score first, then by topic id (ranks follow the ids' order)
         topics = self.topics
         out = []
@@ -471,19 +521,20 @@ class Matcher:
         return _evidence_items(items, hits.fields), _snippet(items, hits.fields)
 
     def _score(self, index: int, hits: Hits) -> float:
-        return _score_of(self._scoring[index], hits.present, hits.counts)
+        return _score_of(self._scoring[index], hits.present, hits.title_bases, hits.counts)
 
-    def _score_sets(self, node: Node) -> tuple[frozenset[int], frozenset[int]]:
-        """The presence ids of the distinct terms outside any NOT (a ~n phrase: its words), and the
-        title presence ids of their bases (a positive term found in the title raises the score)."""
+    def _score_sets(self, node: Node) -> Scoring:
+        """The presence ids of the distinct terms outside any NOT (a ~n phrase: its words), and their
+        bases (a positive term found in the title raises the score) when these differ (title:)."""
         pairs = {
             (base, term.field == "title")
             for term, negated in terms(node)
             if not negated
             for base in self._term_bases(term)
         }
-        positive = self._ids(-(base + 1) if title_only else base for base, title_only in pairs)
-        return positive, self._ids(-(base + 1) for base, _ in pairs)
+        positive = self._tuple(-(base + 1) if title_only else base for base, title_only in pairs)
+        bases = self._tuple(base for base, _ in pairs)
+        return positive if bases == positive else (positive, bases)
 
     def explain(self, article: Article) -> list[Explanation]:
         """For every topic that matched, the clauses that fired with their words; for a near miss (some
@@ -565,22 +616,23 @@ def _all_terms(node: Node) -> list[Term]:
     return [t for c in node.children for t in _all_terms(c)]
 
 
-def _score_of(
-    scoring: tuple[frozenset[int], frozenset[int]], present: set[int], counts: dict[int, int]
-) -> float:
+def _score_of(scoring: Scoring, present: set[int], title_bases: set[int], counts: dict[int, int]) -> float:
     """See the module docstring: from the positive (non-negated) terms of the topic found.
 
-    scoring is (positive, in_title): a positive term is a presence id (base, or -(base + 1) when
-    title-only) whose count covers the fields it may occur in; in the title means one of the in_title
-    ids -(base + 1) is present."""
-    positive, in_title_ids = scoring
-    found = positive.intersection(present)
+    scoring is the positive terms' presence ids (a base, or -(base + 1) when title-only), whose counts
+    cover the fields they may occur in; with a title-only term, (those ids, their bases). In the title
+    means one of the bases is among the bases found in the title."""
+    if scoring and scoring[0].__class__ is tuple:
+        positive, bases = cast(tuple[tuple[int, ...], tuple[int, ...]], scoring)
+    else:
+        positive = bases = cast(tuple[int, ...], scoring)
+    found = present.intersection(positive)
     distinct = len(found)
     if not distinct:
         return 0.4
     # Occurrences count up to 5 only: with 5 distinct terms found, no need to count them.
     occurrences = distinct if distinct >= 5 else sum(map(counts.__getitem__, found))
-    in_title = not in_title_ids.isdisjoint(present)
+    in_title = bool(title_bases) and not title_bases.isdisjoint(bases)
     score = 0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
     return round(min(1.0, score), 3)
 

@@ -219,6 +219,8 @@ class _Validator:
         self.path = path
         self.problems: list[Problem] = []
         self.topic_tables, self.alias_table = _locate(text)
+        self.trees: dict[str, Node] = {}  # each distinct query string is parsed once
+        self.shared: dict[Any, Any] = {}  # equal terms and words of different queries: one object
 
     def problem(self, line: int, column: int, message: str, topic: str | None = None) -> None:
         self.problems.append(Problem(self.path, line, column, message, topic))
@@ -322,7 +324,9 @@ class _Validator:
             ok = False
         else:
             try:
-                tree = parse_query(query, aliases)
+                tree = self.trees.get(query)
+                if tree is None:
+                    tree = self.trees[query] = parse_query(query, aliases, self.shared)
             except QueryError as error:
                 if "query" in table.keys:
                     line, column = _query_position(self.text, table.keys["query"], error.offset)

@@ -139,15 +139,20 @@ _TOKEN_NAMES = {
 MIN_PREFIX = 2
 
 
-def parse_query(query: str, aliases: Mapping[str, Sequence[str]] | None = None) -> Node:
-    """Parse one query. Raises QueryError (with the offset in `query`) on any problem."""
+def parse_query(
+    query: str, aliases: Mapping[str, Sequence[str]] | None = None, shared: dict[Any, Any] | None = None
+) -> Node:
+    """Parse one query. Raises QueryError (with the offset in `query`) on any problem.
+
+    `shared`: a dict kept across the queries of one watchlist, so that equal terms (and their words)
+    are one object: a watchlist of 100,000 topics repeats its context words many times."""
     if not query.strip():
         raise QueryError("the query is empty", 0)
     try:
         tree = _parse_tree(query)
     except UnexpectedInput as error:
         raise _syntax_error(query, error) from None
-    node = _Builder(query, aliases or {}).build(tree)
+    node = _Builder(query, aliases or {}, shared).build(tree)
     if not is_positive(node):
         raise QueryError(
             "the query needs a term that is not negated (NOT x alone matches almost anything)", 0
@@ -206,9 +211,22 @@ def _syntax_error(query: str, error: UnexpectedInput) -> QueryError:
 
 
 class _Builder:
-    def __init__(self, query: str, aliases: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, query: str, aliases: Mapping[str, Sequence[str]], shared: dict[Any, Any] | None = None
+    ) -> None:
         self.query = query
         self.aliases = aliases
+        self.shared: dict[Any, Any] = {} if shared is None else shared
+
+    def share(self, value: Any) -> Any:
+        """The equal object seen before in this watchlist, or this one (then remembered)."""
+        return self.shared.setdefault(value, value)
+
+    def term(self, **fields: Any) -> Term:
+        fields["words"] = self.share(tuple(self.share(w) for w in fields["words"]))
+        fields["text"] = self.share(fields["text"])
+        term: Term = self.share(Term(**fields))
+        return term
 
     def text_of(self, tree: Tree | Token) -> tuple[str, int]:
         """The query text a subtree covers (from its first to its last token) and where it starts."""
@@ -306,10 +324,10 @@ class _Builder:
                 raise QueryError(
                     f"the prefix {raw!r} is too short (at least {MIN_PREFIX} characters)", offset
                 )
-            return Term(kind="phrase", words=words, prefix=True, text=raw, offset=offset)
+            return self.term(kind="phrase", words=words, prefix=True, text=raw, offset=offset)
         if len(words) == 1:
-            return Term(kind="word", words=words, text=raw, offset=offset)
-        return Term(kind="phrase", words=words, text=raw, offset=offset)
+            return self.term(kind="word", words=words, text=raw, offset=offset)
+        return self.term(kind="phrase", words=words, text=raw, offset=offset)
 
     def phrase(self, children: list[Tree | Token]) -> Term:
         token = children[0]
@@ -331,7 +349,7 @@ class _Builder:
             text = raw + str(slop_token.value)
             if len(words) > 1:
                 slop = int(str(slop_token.value)[1:])
-        return Term(kind="phrase", words=words, prefix=prefix, slop=slop, text=text, offset=offset)
+        return self.term(kind="phrase", words=words, prefix=prefix, slop=slop, text=text, offset=offset)
 
     def alias(self, token: Token) -> Node:
         name = str(token.value)[1:]
@@ -339,7 +357,7 @@ class _Builder:
         if name not in self.aliases:
             known = ", ".join(f"@{n}" for n in sorted(self.aliases)) or "none defined"
             raise QueryError(f"unknown alias @{name} (known: {known})", offset)
-        terms = tuple(parse_alias_term(t, name, offset) for t in self.aliases[name])
+        terms = tuple(self.share(parse_alias_term(t, name, offset)) for t in self.aliases[name])
         if not terms:
             raise QueryError(f"alias @{name} has no terms", offset)
         if len(terms) == 1:
