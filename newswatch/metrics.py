@@ -161,22 +161,22 @@ class RedisCollector:
             yield gauge
 
     def _feeds(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        from producer.feeds.health import FEEDS_INDEX, feed_key
+        from producer.feeds.health import known_feeds, read_health
 
-        urls = [_text(url) for url in self.connection.smembers(FEEDS_INDEX)]
-        with self.connection.pipeline(transaction=False) as pipe:
-            for url in urls:
-                pipe.hmget(feed_key(url), ["consecutive_errors", "last_error_at"])
-            rows = pipe.execute()
-        errors = GaugeMetricFamily(
+        feeds = read_health(self.connection, known_feeds(self.connection))
+        in_a_row = GaugeMetricFamily(
             "newswatch_feed_consecutive_errors", "Fetch errors in a row per feed (0: last poll worked)",
             labels=["feed"],
         )  # fmt: skip
-        for url, (count, _at) in zip(sorted(urls), rows, strict=True):
-            errors.add_metric([url], float(count or 0))
-        yield errors
+        errors = CounterMetricFamily("newswatch_feed_fetch_errors", "Failed polls per feed", labels=["feed"])
+        polls = CounterMetricFamily("newswatch_feed_polls", "Polls per feed, failed or not", labels=["feed"])
+        for feed in feeds:
+            in_a_row.add_metric([feed.url], feed.consecutive_errors)
+            errors.add_metric([feed.url], feed.errors)
+            polls.add_metric([feed.url], feed.polls)
+        yield from (in_a_row, errors, polls)
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only (no registration-time call to Redis)

@@ -2,7 +2,8 @@
 
 One HASH per feed, `newswatch:feed:<sha256(url)[:20]>`, so a restarted producer keeps its schedule and
 its ETag/Last-Modified; the SET `newswatch:feeds` lists every feed ever polled (for `status` and
-`feeds list` without the feeds file).
+`feeds list` without the feeds file). Besides the errors in a row (reset by a poll that works), each feed
+counts its polls and its failed polls since it was first polled: the Prometheus counters of fetch errors.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class FeedHealth:
     entries_seen: int = 0
     last_entries: int = 0
     consecutive_errors: int = 0
+    polls: int = 0  # every poll ever made, failed or not
+    errors: int = 0  # every failed poll ever made (never reset)
     last_error: str = ""
     last_error_at: float | None = None
     entries_per_day: float | None = None
@@ -77,6 +80,8 @@ def _health(url: str, raw: Mapping[Any, Any]) -> FeedHealth:
         entries_seen=int(_float(fields.get("entries_seen")) or 0),
         last_entries=int(_float(fields.get("last_entries")) or 0),
         consecutive_errors=int(_float(fields.get("consecutive_errors")) or 0),
+        polls=int(_float(fields.get("polls")) or 0),
+        errors=int(_float(fields.get("errors")) or 0),
         last_error=_text(fields.get("last_error")),
         last_error_at=_float(fields.get("last_error_at")),
         entries_per_day=_float(fields.get("entries_per_day")),
@@ -144,6 +149,7 @@ def record_success(
                 pipe.hdel(key, name)  # the server stopped sending it: do not send a stale one back
         if new_entries:
             pipe.hincrby(key, "entries_seen", new_entries)
+        pipe.hincrby(key, "polls", 1)
         pipe.sadd(FEEDS_INDEX, url)
         pipe.execute()
 
@@ -160,9 +166,10 @@ def record_failure(
     next_reason: str,
 ) -> None:
     """A poll that failed: counted, its reason kept, the next poll pushed back (validators untouched)."""
+    key = feed_key(url)
     with connection.pipeline(transaction=True) as pipe:
         pipe.hset(
-            feed_key(url),
+            key,
             mapping={
                 "url": url,
                 "last_fetch": at,
@@ -174,6 +181,8 @@ def record_failure(
                 "last_error_at": at,
             },
         )
+        pipe.hincrby(key, "polls", 1)
+        pipe.hincrby(key, "errors", 1)
         pipe.sadd(FEEDS_INDEX, url)
         pipe.execute()
 

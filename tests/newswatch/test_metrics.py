@@ -85,3 +85,28 @@ def test_metrics_count_the_work_of_every_worker_process(
     assert got[("newswatch_articles_pending", ())] == 0
     assert got[("newswatch_queue_jobs", (("queue", ARTICLES_QUEUE), ("state", "queued")))] == 0
     assert ("newswatch_deliveries_dead_lettered", ()) in got
+
+
+def test_fetch_errors_are_counted_per_feed(redis_client: redis.Redis) -> None:
+    from producer.feeds.health import record_failure, record_success
+
+    feeds = [f"https://{name}.example.org/feed.rss" for name in ("zulu", "alpha", "mike", "bravo")]
+    for number, url in enumerate(feeds):  # zulu fails once, alpha twice, ...; each then polled fine once
+        for attempt in range(number + 1):
+            record_failure(
+                redis_client, url, at=1_700_000_000 + attempt, status=None, reason="cannot connect",
+                consecutive_errors=attempt + 1, next_poll=1_700_000_600, next_reason="backoff",
+            )  # fmt: skip
+        if url != feeds[-1]:
+            record_success(redis_client, url, at=1_700_000_100, status=200, next_poll=0, next_reason="")
+    port = free_port()
+    server = serve_metrics(redis_client, port)
+    try:
+        got = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+    finally:
+        server.shutdown()
+    for number, url in enumerate(feeds):
+        label = (("feed", url),)
+        assert got[("newswatch_feed_fetch_errors_total", label)] == number + 1
+        assert got[("newswatch_feed_polls_total", label)] == number + 1 + (url != feeds[-1])
+        assert got[("newswatch_feed_consecutive_errors", label)] == (number + 1 if url == feeds[-1] else 0)
