@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from newswatch.cli.producer import CommandError, load_configuration, open_connection, reports_errors
+from newswatch.cli.common import CommandError, load_configuration, open_connection, reports_errors
 
 DEFAULT_LIMIT = 20
 

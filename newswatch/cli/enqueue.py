@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from newswatch.cli.producer import (
+from newswatch.cli.common import (
     CommandError,
     file_progress,
     load_configuration,

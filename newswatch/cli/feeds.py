@@ -42,7 +42,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _feeds_path(given: Path | None) -> Path:
-    from newswatch.cli.producer import CommandError
+    from newswatch.cli.common import CommandError
     from newswatch.settings import SettingsError, load_settings
 
     if given is not None:
@@ -57,7 +57,7 @@ def _feeds_path(given: Path | None) -> Path:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from newswatch.cli.producer import CommandError
+    from newswatch.cli.common import CommandError
     from producer.feeds.feedlist import FeedListError, load_feeds
 
     try:
@@ -77,7 +77,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from newswatch.cli.producer import CommandError, load_configuration, open_connection
+    from newswatch.cli.common import CommandError, load_configuration, open_connection
     from producer.feeds.feedlist import FeedListError, load_feeds
     from producer.feeds.health import known_feeds, read_health
 

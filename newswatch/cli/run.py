@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from newswatch.cli.producer import (
+from newswatch.cli.common import (
     CommandError,
     file_progress,
     load_configuration,

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from newswatch.cli.producer import load_configuration, open_connection, reports_errors
+from newswatch.cli.common import load_configuration, open_connection, reports_errors
 
 #: Failed articles listed in the human view (all of them with --json).
 SHOWN_FAILURES = 20
