@@ -79,7 +79,8 @@ class DeliveryContext:
         found = self.opened.get(name)
         if found is None:
             config = self.sinks[name]
-            if config.kind == "webhook" and self._fetcher is None:
+            # Apprise sinks use the fetcher's address guard (NEWSWATCH_ALLOWED_HOSTS), webhooks the fetcher.
+            if config.kind in ("webhook", "apprise") and self._fetcher is None:
                 from newswatch.http import Fetcher
 
                 self._fetcher = Fetcher.from_settings(self.settings)
