@@ -245,7 +245,7 @@ def _with_marks(text: str, marks: list[int]) -> str:
 _ENGLISH = Stemmer.Stemmer("english")
 _RUSSIAN = Stemmer.Stemmer("russian")
 _STEM_CACHE: dict[str, str] = {}
-_STEM_CACHE_LIMIT = 500_000
+_STEM_CACHE_LIMIT = 100_000  # ~25 MB
 
 
 def _script_stemmer(token: str) -> Stemmer.Stemmer | None:
@@ -279,7 +279,13 @@ def stems_of(distinct: set[str]) -> list[str]:
     if unseen:
         # Every article brings a few new tokens (names, numbers): stem just those, not the whole article.
         if len(cache) + len(unseen) > _STEM_CACHE_LIMIT:
-            return list(map(stem, distinct))
+            if len(unseen) > _STEM_CACHE_LIMIT:
+                return list(map(stem, distinct))
+            # A news stream never runs out of new names and numbers: start a new generation rather than
+            # grow without bound (or stem every new word the slow way once full). The common words are
+            # back within an article or two.
+            cache.clear()
+            unseen = distinct
         for token in unseen:
             stem(token)
     return list(map(cache.__getitem__, distinct))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.core import analysis
 from worker.core.analysis import TOKEN_RE, fold, prepare, stem, tokenize
 
 
@@ -81,3 +83,18 @@ def test_the_stems_follow_the_distinct_tokens() -> None:
     assert dict(zip(prepared.distinct, prepared.stems, strict=True)) == {t: stem(t) for t in prepared.tokens}
     assert prepared.surfaces({"troop", "войск"}) == {"troop": ["troops"], "войск": ["войска"]}
     assert prepared.occurrences("troops") == [0, 4]
+
+
+def test_the_stem_cache_stays_bounded_and_right_on_an_endless_stream_of_new_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker reads new names and numbers for ever: its stem cache must not grow without bound."""
+    monkeypatch.setattr(analysis, "_STEM_CACHE", {})
+    monkeypatch.setattr(analysis, "_STEM_CACHE_LIMIT", 50)
+    for n in range(40):
+        words = {f"deployments{n}x{i}" for i in range(7)} | {"troops", "deployed"}
+        stems = dict(zip(words, analysis.stems_of(words), strict=True))
+        assert stems["troops"] == "troop" and stems["deployed"] == "deploy"
+        assert all(stems[w] == w for w in words if w[-1].isdigit())
+        assert len(analysis._STEM_CACHE) <= 50
+        assert words <= analysis._STEM_CACHE.keys()  # still caching: a full cache starts a new generation
