@@ -16,6 +16,7 @@ several times with a distinct last line, so none is a duplicate); else generated
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -100,6 +101,7 @@ def main() -> int:
         for i, body in enumerate(bodies)
     ]
     warm_up()  # the watchlist is compiled once per worker process, not per job: keep it out of the timing
+    gc.freeze()  # as `newswatch worker` does after its warm-up
 
     def drain() -> float:
         worker = build_worker(connection, ARTICLES_QUEUE)
