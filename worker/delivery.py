@@ -230,7 +230,18 @@ def start_drain(client: redis.Redis, sink: str, topic: str, settings: Settings, 
     options: dict[str, Any] = {"job_timeout": settings.job_timeout, "retry": CRASH_RETRY, "result_ttl": 0}
     if delay > 0:
         return queue.enqueue_in(timedelta(seconds=delay), DRAIN_JOB, sink, topic, None, **options)
-    return queue.enqueue(DRAIN_JOB, sink, topic, None, **options)
+    job = queue.enqueue(DRAIN_JOB, sink, topic, None, **options)
+    wake_lingering(client)
+    return job
+
+
+def wake_lingering(client: redis.Redis) -> None:
+    """Tell a drain job lingering on another channel that a job waits (see LINGER): it lets go at once."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.lpush(state.WAKE, 1)
+        pipe.ltrim(state.WAKE, 0, 0)
+        pipe.expire(state.WAKE, 10)
+        pipe.execute()
 
 
 # --- the jobs -------------------------------------------------------------------------------------------
@@ -329,7 +340,7 @@ def drain_channel(
             now = time.monotonic()
             if now < linger_until and now < started + LINGER_SPAN and _deliveries_idle(client):
                 lingered = True
-                client.blpop([state.bell(sink, topic)], timeout=LINGER_SLICE)
+                client.blpop([state.bell(sink, topic), state.WAKE], timeout=LINGER_SLICE)
                 continue
             released = scripts.release_if_empty(
                 keys=[lock_key, outbox_key, state.CHANNELS, state.channel_state(sink, topic)],
@@ -430,6 +441,7 @@ def _failed(
         queue.enqueue_in(timedelta(seconds=delay), DRAIN_JOB, sink, topic, token, **options)
     else:
         queue.enqueue(DRAIN_JOB, sink, topic, token, **options)
+        wake_lingering(client)
     return f"retry in {delay:.1f}s"
 
 

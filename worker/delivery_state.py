@@ -43,6 +43,9 @@ DEAD = PREFIX + "dead"
 SUPPRESSED = PREFIX + "suppressed"
 DISABLED = PREFIX + "disabled"
 STATS = PREFIX + "stats"
+#: LIST rung (one element at most) when a job joins the deliveries queue: wakes a lingering drain job at
+#: once so that it gives its worker back, instead of at the end of its current wait slice.
+WAKE = PREFIX + "wake"
 
 
 def outbox(sink: str, topic: str) -> str:
