@@ -207,13 +207,13 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     matcher = state.matchers.get()  # a missing watchlist fails the whole job: not an article's fault
     started = time.perf_counter()
     # One round trip for the whole batch: which articles a previous run of this job already did.
-    article_ids = [_article_id(d) for d in documents]
-    done_values: list[Any] = connection.mget([keys.done(i) for i in article_ids]) if documents else []
+    parsed = [_parse(d) for d in documents]
+    done_values: list[Any] = connection.mget([keys.done(i) for _, i in parsed]) if documents else []
     outcomes: list[_Outcome] = []
     with structlog.contextvars.bound_contextvars(job_id=job.id if job else None):
         for index, data in enumerate(documents):
             try:
-                outcome = _analyse(batch, matcher, data, article_ids[index], done_values[index])
+                outcome = _analyse(batch, matcher, data, parsed[index], done_values[index])
             except JobTimeoutException:
                 # The job's time is up on this article: it fails alone; the rest go on in a new job, and
                 # what this job finished before is recorded below as usual.
@@ -251,15 +251,21 @@ class _Outcome:
 
 
 def _analyse(
-    batch: _Batch, matcher: Any, data: dict[str, Any], article_id: str, done_value: bytes | None
+    batch: _Batch,
+    matcher: Any,
+    data: dict[str, Any],
+    parsed: tuple[Document | Exception, str],
+    done_value: bytes | None,
 ) -> _Outcome | None:
     """Extract and match one article (no Redis writes); None when it failed (recorded, retried alone)."""
     from worker.core.extract import extract, with_language
 
+    document, article_id = parsed
     started = time.perf_counter()
     with structlog.contextvars.bound_contextvars(article_id=article_id):
         try:
-            document = Document.from_json(data)
+            if isinstance(document, Exception):
+                raise document
             content_hash = document.content_hash
             if done_value is not None and done_value.decode() == content_hash:
                 return _Outcome(data, article_id, content_hash, skipped=True)
@@ -473,6 +479,15 @@ def _enqueue(batch: _Batch, documents: list[dict[str, Any]], *, attempt: int, de
     if delay and batch.connection.exists(RQScheduler.get_locking_key(queue.name)):
         return queue.enqueue_in(timedelta(seconds=delay), PROCESS_BATCH_JOB, documents, **options)
     return queue.enqueue(PROCESS_BATCH_JOB, documents, **options)
+
+
+def _parse(data: dict[str, Any]) -> tuple[Document | Exception, str]:
+    """The document of a message and its article id; for a malformed message, the error and a stable id."""
+    try:
+        document = Document.from_json(data)
+        return document, document.article_id
+    except Exception as error:
+        return error, _article_id(data)
 
 
 def _article_id(data: dict[str, Any]) -> str:
