@@ -348,6 +348,30 @@ class Prepared:
             out.setdefault(token_stem, []).append(token)
         return out
 
+    def stem_positions(self, stems: set[str] | frozenset[str]) -> dict[str, list[int]]:
+        """For each of these stems that occurs, the sorted token indices of the tokens that have it.
+
+        One pass over the tokens at C level picks those with a wanted stem; only they (a few per cent
+        of an article, however many stems a watchlist has) are grouped in Python."""
+        wanted = list(map(stems.__contains__, self.stems))
+        form_stem = dict(zip(compress(self.distinct, wanted), compress(self.stems, wanted), strict=True))
+        out: dict[str, list[int]] = {}
+        if not form_stem:
+            return out
+        tokens = self.tokens
+        selected = list(map(form_stem.__contains__, tokens))
+        for index, token_stem in zip(
+            compress(count(), selected),
+            map(form_stem.__getitem__, compress(tokens, selected)),
+            strict=True,
+        ):
+            positions = out.get(token_stem)
+            if positions is None:
+                out[token_stem] = [index]
+            else:
+                positions.append(index)
+        return out
+
     def occurrences(self, token: str) -> list[int]:
         """Token indices where the (distinct) token `token` occurs, in order."""
         stream = self.stream

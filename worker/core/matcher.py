@@ -378,8 +378,9 @@ class Matcher:
                 (
                     self._ids(self._presence_id(t) for t in side_terms),
                     tuple(
-                        (self._presence_id(t), self._base(t), len(t.words) - 1, t.field == "title")
+                        (base, len(t.words) - 1, -(base + 1), None if t.field == "title" else base)
                         for t in side_terms
+                        for base in (self._base(t),)
                     ),
                 )
             )
@@ -391,15 +392,17 @@ class Matcher:
             if left_ids.isdisjoint(present) or right_ids.isdisjoint(present):
                 return False
             positions = h.positions
+            # A term is looked for in the title if found there (its -(base + 1) is present), in the body
+            # if found anywhere and not a title: term (None is never present).
             for field in (TITLE, BODY):
-                for l_id, l_base, l_width, l_title in left:
-                    if l_id not in present or (l_title and field == BODY):
+                for l_base, l_width, l_in_title, l_anywhere in left:
+                    if (l_in_title if field == TITLE else l_anywhere) not in present:
                         continue
                     l_positions = positions(l_base, field)
                     if not l_positions:
                         continue
-                    for r_id, r_base, r_width, r_title in right:
-                        if r_id not in present or (r_title and field == BODY):
+                    for r_base, r_width, r_in_title, r_anywhere in right:
+                        if (r_in_title if field == TITLE else r_anywhere) not in present:
                             continue
                         r_positions = positions(r_base, field)
                         if r_positions and _close(l_positions, l_width, r_positions, r_width, distance):
