@@ -29,24 +29,30 @@ class Lexicon:
 
     lengths: list[int] = field(default_factory=list)
     stems: list[str] = field(default_factory=list)
+    stem_bases: dict[str, int] = field(default_factory=dict)  # stems[b] -> b, for the stemmed words
 
 
 class _Counts(dict[int, int]):
-    """Occurrences per presence id; those of stemmed words are counted on first lookup (only a match's
-    score asks) from the positions of every watched stem, located in one pass per field.
+    """Occurrences per presence id. The stemmed words are counted on the first lookup of one (only a
+    match's score asks), all at once, from the positions of every watched stem (one pass per field).
 
     It holds what counting needs, never the Hits that own it: a reference cycle would keep every
     article's hits (hundreds of tuples) alive until the cyclic GC ran, and make each collection
     traverse them (~10% of the match time at 100,000 topics)."""
 
-    __slots__ = ("_stem_index", "fields", "lexicon", "sorted_bases", "stems")
+    __slots__ = ("_stem_index", "_stems_counted", "fields", "lexicon", "sorted_bases", "stems")
     fields: tuple[Prepared, Prepared]
     lexicon: Lexicon
     stems: tuple[frozenset[str], frozenset[str]]
     sorted_bases: tuple[list[int], list[int]]
     _stem_index: dict[int, dict[str, list[int]]]
+    _stems_counted: bool
 
     def __missing__(self, key: int) -> int:
+        if not self._stems_counted and self.lexicon.stems[-key - 1 if key < 0 else key]:
+            self._count_stems()
+            if key in self:
+                return self[key]
         count = self.count
         n = count(-key - 1, TITLE) if key < 0 else count(key, TITLE) + count(key, BODY)
         self[key] = n
@@ -59,6 +65,17 @@ class _Counts(dict[int, int]):
             return len(self.stem_index(field_index).get(stem, ()))
         values = self.sorted_bases[field_index]
         return bisect_right(values, base) - bisect_left(values, base)
+
+    def _count_stems(self) -> None:
+        """Enter the counts of every watched stem found (a base: both fields; -(base + 1): title)."""
+        self._stems_counted = True
+        stem_bases = self.lexicon.stem_bases
+        for stem, positions in self.stem_index(BODY).items():
+            self[stem_bases[stem]] = len(positions)
+        for stem, positions in self.stem_index(TITLE).items():
+            base = stem_bases[stem]
+            self[-(base + 1)] = len(positions)
+            self[base] = self.get(base, 0) + len(positions)
 
     def stem_index(self, field_index: int) -> dict[str, list[int]]:
         """Watched stem -> the sorted token indices where it occurs in the field."""
@@ -99,6 +116,7 @@ class Hits:
             self.values,
         )
         counts._stem_index = {}
+        counts._stems_counted = False
         self.counts = counts
 
     def _range(self, base: int, field_index: int) -> list[tuple[int, int]]:
