@@ -14,8 +14,8 @@ Definitions (the matcher, the reference evaluator and the query parser all rely 
   longer lines are taken as hard-wrapped prose). Also at 。！？.
 - stem: Snowball English for words in Latin script, Snowball Russian for Cyrillic; other scripts as is.
   A prepared text carries the stems of its DISTINCT tokens (cached, one C-level map), so that a stemmed
-  query word is found by a set intersection; where it occurs (NEAR, evidence) is worked out only when
-  asked, from the surface tokens that have its stem.
+  query word is found by a set intersection; where the watched stems occur (counts, NEAR, evidence) is
+  worked out only when asked, for all of them in one pass.
 
 The prepared form of a text is a "stream": its tokens joined by one space, sentences by two, with a
 space at either end. A multi-word key " a b " can thus never match across a sentence boundary.
@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count
 from operator import add
@@ -306,7 +305,6 @@ class Prepared:
     stems: list[str]  # stems_of(distinct): the stem of each distinct token, in the set's order
     marks: list[int]  # sentence-ending character indices in `original`
     _tokens: list[str] | None = field(default=None, repr=False)
-    _counts: Counter[str] | None = field(default=None, repr=False)
     _starts: list[int] | None = field(default=None, repr=False)
     _spans: list[tuple[int, int]] | None = field(default=None, repr=False)
 
@@ -330,34 +328,28 @@ class Prepared:
             self._starts = list(compress(offsets, parts))
         return self._starts
 
-    @property
-    def token_counts(self) -> Counter[str]:
-        """How often each token occurs (counted on first use)."""
-        if self._counts is None:
-            self._counts = Counter(self.tokens)
-        return self._counts
+    def stem_positions(self, stems: set[str] | frozenset[str]) -> dict[str, list[int]]:
+        """For each of these stems that occurs, the sorted token indices of the tokens that have it.
 
-    def surfaces(self, stems: set[str] | frozenset[str]) -> dict[str, list[str]]:
-        """For each of these stems, the distinct tokens of the text that have it."""
-        out: dict[str, list[str]] = {}
-        # The wanted stems are few: pick their tokens at C level, then group just those.
+        One pass over the tokens at C level picks those with a wanted stem; only they (a few per cent
+        of an article, however many stems a watchlist has) are grouped in Python."""
         wanted = list(map(stems.__contains__, self.stems))
-        for token, token_stem in zip(
-            compress(self.distinct, wanted), compress(self.stems, wanted), strict=True
+        form_stem = dict(zip(compress(self.distinct, wanted), compress(self.stems, wanted), strict=True))
+        out: dict[str, list[int]] = {}
+        if not form_stem:
+            return out
+        tokens = self.tokens
+        selected = list(map(form_stem.__contains__, tokens))
+        for index, token_stem in zip(
+            compress(count(), selected),
+            map(form_stem.__getitem__, compress(tokens, selected)),
+            strict=True,
         ):
-            out.setdefault(token_stem, []).append(token)
-        return out
-
-    def occurrences(self, token: str) -> list[int]:
-        """Token indices where the (distinct) token `token` occurs, in order."""
-        stream = self.stream
-        needle = " " + token + " "
-        token_at = self.token_at
-        out = []
-        at = stream.find(needle)
-        while at != -1:
-            out.append(token_at(at + 1))
-            at = stream.find(needle, at + 1)
+            positions = out.get(token_stem)
+            if positions is None:
+                out[token_stem] = [index]
+            else:
+                positions.append(index)
         return out
 
     def token_at(self, offset: int) -> int:

@@ -143,6 +143,23 @@ class Match:
         }
 
 
+class _Found(Match):
+    """A Match as match_prepared builds it, by a constructor without choices (dozens per article)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, topic_id: str, topic_name: str, score: float, matcher: Matcher, index: int, hits: Hits
+    ):
+        self.topic_id = topic_id
+        self.topic_name = topic_name
+        self.score = score
+        self._matcher = matcher
+        self._index = index
+        self._hits = hits
+        self._details = None
+
+
 @dataclass(frozen=True, slots=True)
 class ExampleFailure:
     """A watchlist example that did not come out as declared."""
@@ -253,7 +270,7 @@ class Matcher:
 
     def _build_automaton(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
-        self._stem_bases: dict[str, int] = {}
+        self._stem_bases = self._lexicon.stem_bases
         for key, base in self._bases.items():
             if key[0] == STEM_MARK:
                 self._stem_bases[key[1:]] = base
@@ -378,8 +395,9 @@ class Matcher:
                 (
                     self._ids(self._presence_id(t) for t in side_terms),
                     tuple(
-                        (self._presence_id(t), self._base(t), len(t.words) - 1, t.field == "title")
+                        (base, len(t.words) - 1, -(base + 1), None if t.field == "title" else base)
                         for t in side_terms
+                        for base in (self._base(t),)
                     ),
                 )
             )
@@ -391,15 +409,17 @@ class Matcher:
             if left_ids.isdisjoint(present) or right_ids.isdisjoint(present):
                 return False
             positions = h.positions
+            # A term is looked for in the title if found there (its -(base + 1) is present), in the body
+            # if found anywhere and not a title: term (None is never present).
             for field in (TITLE, BODY):
-                for l_id, l_base, l_width, l_title in left:
-                    if l_id not in present or (l_title and field == BODY):
+                for l_base, l_width, l_in_title, l_anywhere in left:
+                    if (l_in_title if field == TITLE else l_anywhere) not in present:
                         continue
                     l_positions = positions(l_base, field)
                     if not l_positions:
                         continue
-                    for r_id, r_base, r_width, r_title in right:
-                        if r_id not in present or (r_title and field == BODY):
+                    for r_base, r_width, r_in_title, r_anywhere in right:
+                        if (r_in_title if field == TITLE else r_anywhere) not in present:
                             continue
                         r_positions = positions(r_base, field)
                         if r_positions and _close(l_positions, l_width, r_positions, r_width, distance):
@@ -503,10 +523,10 @@ class Matcher:
                 found.append((-score, ranks[index], index))
         found.sort()  # best score first, then by topic id (ranks follow the ids' order)
         topics = self.topics
-        out = []
+        out: list[Match] = []
         for negated, _, index in found:
             topic = topics[index]
-            out.append(Match(topic.id, topic.name, -negated, source=(self, index, hits)))
+            out.append(_Found(topic.id, topic.name, -negated, self, index, hits))
         return out
 
     def _walker(self, hits: Hits) -> Walker:
@@ -616,6 +636,24 @@ def _all_terms(node: Node) -> list[Term]:
     return [t for c in node.children for t in _all_terms(c)]
 
 
+def _score_table() -> tuple[tuple[tuple[float, ...], ...], ...]:
+    """[in title][distinct terms, capped at 4][occurrences, capped at 5] -> score (module docstring)."""
+
+    def score(in_title: bool, distinct: int, occurrences: int) -> float:
+        raw = (
+            0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
+        )
+        return round(min(1.0, raw), 3)
+
+    return tuple(
+        tuple(tuple(score(in_title, distinct, occ) for occ in range(6)) for distinct in range(5))
+        for in_title in (False, True)
+    )
+
+
+_SCORES = _score_table()
+
+
 def _score_of(scoring: Scoring, present: set[int], title_bases: set[int], counts: dict[int, int]) -> float:
     """See the module docstring: from the positive (non-negated) terms of the topic found.
 
@@ -630,11 +668,10 @@ def _score_of(scoring: Scoring, present: set[int], title_bases: set[int], counts
     distinct = len(found)
     if not distinct:
         return 0.4
-    # Occurrences count up to 5 only: with 5 distinct terms found, no need to count them.
-    occurrences = distinct if distinct >= 5 else sum(map(counts.__getitem__, found))
+    # Both parts of the score are full from 4 distinct terms and 5 occurrences: no need to count more.
+    occurrences = 5 if distinct >= 5 else min(5, sum(map(counts.__getitem__, found)))
     in_title = bool(title_bases) and not title_bases.isdisjoint(bases)
-    score = 0.4 + 0.2 * in_title + 0.2 * min(1.0, (distinct - 1) / 3) + 0.2 * min(1.0, (occurrences - 1) / 4)
-    return round(min(1.0, score), 3)
+    return _SCORES[in_title][min(distinct, 4)][occurrences]
 
 
 def _and_check(

@@ -121,6 +121,8 @@ def _instantiate(template: Tree, tokens: list[Token]) -> Tree:
     )
 
 
+_WORD = object()  # marks the word cache's keys in _Builder.shared
+
 _TOKEN_NAMES = {
     "_OR": "OR",
     "_AND": "AND",
@@ -312,6 +314,15 @@ class _Builder:
     def word(self, token: Token) -> Term:
         raw = str(token.value)
         offset = token.start_pos or 0
+        # The same word at the same place is the same term: a big watchlist repeats its context words
+        # thousands of times, so each is folded, tokenised and stemmed once.
+        key = (_WORD, raw, offset)
+        known: Term | None = self.shared.get(key)
+        if known is None:
+            known = self.shared[key] = self._word(raw, offset)
+        return known
+
+    def _word(self, raw: str, offset: int) -> Term:
         star = raw.find("*")
         if star != -1 and star != len(raw) - 1:
             raise QueryError("* goes at the end of a word (troop*)", offset + star)
