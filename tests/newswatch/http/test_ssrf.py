@@ -128,5 +128,5 @@ def test_a_hanging_dns_lookup_fails_at_the_timeout_with_a_clear_reason() -> None
 
 def test_an_unknown_host_is_named_as_unresolvable() -> None:
     # .invalid never resolves (RFC 6761); a machine without DNS at all times out instead: both name it.
-    with pytest.raises(UnresolvableHost, match="cannot resolve host|DNS lookup timed out"):
+    with pytest.raises(UnresolvableHost, match=r"cannot resolve host|DNS lookup timed out"):
         AddressGuard().resolve("no-such-host.invalid", 80, timeout=3)
