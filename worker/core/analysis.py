@@ -197,23 +197,46 @@ _ABBREV_3 = (
 )
 _ABBREV_4 = "capt|sept|corp|prof|dept|cmdr|brig"
 _UPPER_START = "A-Z0-9\u00c0-\u00de\u0400-\u042f\u0490\u0404\u0406\u0407"
-# Starts with a character class so that the regex engine only stops at punctuation; the look-behinds
-# (evaluated there only) skip initials ("N.", "U.S.") and common abbreviations.
+# One punctuation mark (see _sentence_ends for how candidates are found), then the cheap test first (what
+# follows: space and an upper-case letter or digit), and only then the look-behinds that skip initials
+# ("N.", "U.S.") and common abbreviations. All are zero-width: their order does not change the result.
 _SENTENCE_END = re.compile(
     r"[.!?…。！？]"
+    rf"(?:(?<=[。！？])|(?=[.!?…]*[\"'’”»)\]]*\s+[\"'‘“«(\[]*[{_UPPER_START}]))"
     r"(?<!\b[^\W\d_]\.)"
     rf"(?<!\b(?i:{_ABBREV_2})\.)"
     rf"(?<!\b(?i:{_ABBREV_3})\.)"
     rf"(?<!\b(?i:{_ABBREV_4})\.)"
-    rf"(?:(?<=[。！？])|(?=[.!?…]*[\"'’”»)\]]*\s+[\"'‘“«(\[]*[{_UPPER_START}]))"
 )
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _SHORT_LINE = 70
 
 
+_END_CHARS = ".!?…。！？"
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Where _SENTENCE_END matches: the same as finditer, but the candidates are found with str.find.
+
+    Each match is one character wide, so testing every punctuation mark on its own gives finditer's
+    result; str.find skips the text between marks several times faster than the regex engine's scan
+    for a character class (~65 µs of a 4.5 KB article).
+    """
+    found: list[int] = []
+    match = _SENTENCE_END.match
+    for char in _END_CHARS:
+        i = text.find(char)
+        while i != -1:
+            if match(text, i):
+                found.append(i)
+            i = text.find(char, i + 1)
+    found.sort()
+    return found
+
+
 def sentence_marks(text: str) -> list[int]:
     """Indices of the characters of `text` that end a sentence (a final punctuation mark or a newline)."""
-    marks = [m.start() for m in _SENTENCE_END.finditer(text)]
+    marks = _sentence_ends(text)
     if "\n" in text:
         marks.extend(m.start() for m in _BLANK_LINE.finditer(text))
         line_start = 0

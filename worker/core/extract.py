@@ -45,6 +45,7 @@ _FRONT_MATTER_FIELD = re.compile(
     r"^(title|date|published|author)\s*:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE
 )
 _TAG = re.compile(r"<[^>]*>")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 class ExtractionError(Exception):
@@ -133,7 +134,9 @@ def normalise_text(text: str) -> str:
     """Newlines as \\n, no trailing spaces, at most one blank line in a row, stripped."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     lines = [line.rstrip() for line in text.removeprefix("\ufeff").split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    text = "\n".join(lines)
+    # The regex engine scans a whole article for "\n{3,}" slowly (~80 µs of 4.5 KB); str's search is fast.
+    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 def split_title(text: str) -> tuple[str, str]:
