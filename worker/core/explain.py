@@ -155,9 +155,30 @@ def describe(result: Result, fields: tuple[Prepared, Prepared], depth: int = 0) 
         lines = [f"{pad}{mark} NEAR/{node.distance}: {found}"]
     else:
         lines = [f"{pad}{mark} {'AND' if isinstance(node, And) else 'OR'}"]
-    for child in result.children:
-        lines.extend(describe(child, fields, depth + 1))
+    for group in _alias_runs(result.children):
+        if len(group) == 1:
+            lines.extend(describe(group[0], fields, depth + 1))
+            continue
+        # An alias flattened into its parent OR is one clause to the reader: one line, not one per term.
+        ok = any(child.ok for child in group)
+        items = [item for child in group if child.ok for item in child.items]
+        found = _found(items, fields) if ok else "absent"
+        lines.append(f"{pad}  {'✓' if ok else '✗'} {render(group[0].node)}: {found}")
     return lines
+
+
+def _alias_runs(children: list[Result]) -> list[list[Result]]:
+    """Children in order, with consecutive terms of the same alias (same clause text, "@name") grouped."""
+    runs: list[list[Result]] = []
+    for child in children:
+        node = child.node
+        clause = render(node) if isinstance(node, Term) else ""
+        previous = runs[-1][0].node if runs else None
+        if clause.startswith("@") and isinstance(previous, Term) and render(previous) == clause:
+            runs[-1].append(child)
+        else:
+            runs.append([child])
+    return runs
 
 
 def missing(result: Result) -> list[str]:

@@ -182,3 +182,25 @@ def test_matching_leaves_nothing_for_the_cyclic_gc() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_explain_shows_an_alias_inside_an_or_as_one_clause() -> None:
+    """An alias flattened into a larger OR reads as one line, not one line per term of the alias."""
+    watchlist = parse_watchlist(
+        """
+[aliases]
+kursk = ["Kursk", "Koursk", "Kurskaya", "Курск*"]
+border = ["Belgorod", "Bryansk"]
+
+[[topic]]
+id = "border-fighting"
+name = "Fighting on the border"
+query = 'fighting NEAR/5 (@kursk OR @border OR Sumy)'
+"""
+    )
+    [explained] = Matcher(watchlist).explain(article("Heavy fighting was reported near Koursk on Sunday."))
+    text = explained.render()
+    assert explained.matched
+    assert text.count("@kursk") == 1 and '"Koursk"' in text
+    assert text.count("✗ @border: absent") == 1
+    assert "✗ Sumy: absent" in text
