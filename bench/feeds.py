@@ -25,14 +25,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import QuietHandler, serve_locally  # noqa: E402
 
 CORPUS = ROOT / ".." / "shared" / "corpora" / "feeds" / "real"
 NOT_FEEDS = {".html", ".opml"}
@@ -66,8 +65,7 @@ class Server:
     def __init__(self, feeds: list[tuple[str, bytes]]) -> None:
         documents = feeds
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
             # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
             # client's delayed ACK add 40 ms to some responses (a test-server artefact, not the producer's).
             disable_nagle_algorithm = True
@@ -82,13 +80,7 @@ class Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd, self.base = serve_locally(Handler)
 
     def url(self, index: int, copy: int = 0) -> str:
         return f"{self.base}/feed/{index}" + (f"?copy={copy}" if copy else "")

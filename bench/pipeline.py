@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -28,8 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpora" / "articles" / "aeb" / "ground-truth.json"
 sys.path.insert(0, str(ROOT))
+
+from bench.common import article_texts  # noqa: E402
 
 
 def noop(_index: int) -> None:
@@ -38,19 +37,7 @@ def noop(_index: int) -> None:
 
 def article_bodies(count: int) -> tuple[list[str], str]:
     """`count` distinct plain-text bodies and where they came from."""
-    if CORPUS.is_file():
-        corpus = json.loads(CORPUS.read_text(encoding="utf-8"))
-        texts = [entry["articleBody"] for entry in corpus.values() if entry.get("articleBody")]
-        origin = f"{len(texts)} article bodies of {CORPUS.relative_to(ROOT.parent)}"
-    else:
-        rng = random.Random(7)
-        sentence = (
-            "the ministry said on monday that officials expected talks with regional leaders to resume "
-            "after a week of strikes on ports power plants and rail lines across the country"
-        )
-        words = sentence.split(" ")
-        texts = [" ".join(rng.choice(words) for _ in range(rng.randint(150, 1500))) for _ in range(181)]
-        origin = "generated text (corpus absent)"
+    texts, origin = article_texts()
     bodies = [f"{texts[i % len(texts)]}\n\nBench copy {i}.\n" for i in range(count)]
     return bodies, origin
 

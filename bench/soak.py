@@ -20,9 +20,7 @@ and any growth left is something else).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -33,38 +31,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpora" / "articles" / "aeb" / "ground-truth.json"
 sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from bench.common import article_texts  # noqa: E402
 
 MB = 1024 * 1024
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def body_texts() -> tuple[list[str], str]:
-    """The distinct article texts the copies are made from, and where they came from."""
-    if CORPUS.is_file():
-        corpus = json.loads(CORPUS.read_text(encoding="utf-8"))
-        texts = [entry["articleBody"] for entry in corpus.values() if entry.get("articleBody")]
-        return texts, f"{len(texts)} article bodies of {CORPUS.relative_to(ROOT.parent)}"
-    rng = random.Random(7)
-    sentence = (
-        "the ministry said on monday that officials expected talks with regional leaders to resume "
-        "after a week of strikes on ports power plants and rail lines across the country"
-    )
-    words = sentence.split(" ")
-    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(150, 1500))) for _ in range(181)]
-    return texts, "generated text (corpus absent)"
-
-
 def rss_bytes(pid: int) -> int:
-    """Resident set size of a process (psutil when installed, else /proc/PID/status)."""
-    try:
-        import psutil
-    except ImportError:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS for process {pid}") from None
+    """Resident set size of a process."""
     return int(psutil.Process(pid).memory_info().rss)
 
 
@@ -107,7 +85,7 @@ def main() -> int:
     configure_logging("WARNING", json=True)
     settings = load_settings()
     connection = connect(settings)
-    texts, origin = body_texts()
+    texts, origin = article_texts()
 
     def documents(start: int, stop: int) -> Iterator[Document]:
         for i in range(start, stop):
