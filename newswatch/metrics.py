@@ -143,22 +143,20 @@ class RedisCollector:
         from worker.delivery_admin import delivery_counts
 
         counts = delivery_counts(self.connection)
-        for name, field, doc in (
-            ("newswatch_deliveries", "delivered", "Messages delivered (2xx)"),
-            ("newswatch_delivered_alerts", "delivered_alerts", "Alerts delivered (digests count each)"),
-            ("newswatch_delivery_failed_attempts", "failed_attempts", "Delivery attempts that failed"),
-        ):
-            family = CounterMetricFamily(name, doc)
+        for kind, name, field, doc in (
+            (CounterMetricFamily, "newswatch_deliveries", "delivered", "Messages delivered (2xx)"),
+            (CounterMetricFamily, "newswatch_delivered_alerts", "delivered_alerts",
+             "Alerts delivered (digests count each)"),
+            (CounterMetricFamily, "newswatch_delivery_failed_attempts", "failed_attempts",
+             "Delivery attempts that failed"),
+            (GaugeMetricFamily, "newswatch_deliveries_dead_lettered", "dead_lettered",
+             "Messages dead-lettered"),
+            (GaugeMetricFamily, "newswatch_deliveries_waiting", "queued", "Messages waiting for their sink"),
+            (GaugeMetricFamily, "newswatch_deliveries_retrying", "retrying", "Messages waiting for a retry"),
+        ):  # fmt: skip
+            family = kind(name, doc)
             family.add_metric([], counts.get(field, 0))
             yield family
-        for name, field, doc in (
-            ("newswatch_deliveries_dead_lettered", "dead_lettered", "Messages dead-lettered"),
-            ("newswatch_deliveries_waiting", "queued", "Messages waiting for their sink"),
-            ("newswatch_deliveries_retrying", "retrying", "Messages waiting for a retry"),
-        ):
-            gauge = GaugeMetricFamily(name, doc)
-            gauge.add_metric([], counts.get(field, 0))
-            yield gauge
 
     def _feeds(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
