@@ -1,4 +1,4 @@
-"""Redis key names shared by producer and worker (all under "newswatch:"; see notes/pipeline-contract)."""
+"""Redis key names shared by producer and worker, all under "newswatch:", with what each one holds."""
 
 from __future__ import annotations
 
