@@ -175,11 +175,9 @@ def run_worker(
     """
     worker = build_worker(connection, queue_name, worker_class=worker_class)
     if queue_name == ARTICLES_QUEUE:
-        from worker.jobs import check_configuration
+        from worker.jobs import check_configuration, warm_up
 
         check_configuration()  # a broken watchlist or sink stops the worker here, before it takes a job
-        from worker.jobs import warm_up
-
         warm_up()  # models and extraction code loaded now: the first article waits for none of it
         # Everything loaded so far lives as long as the process: out of the cyclic GC's sight, or every
         # full collection while matching walks it again (~10 µs per article measured).
