@@ -189,8 +189,8 @@ def process_batch(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """The RQ job: process each document of the batch on its own; a JSON summary of what happened.
 
     The Redis work is batched: one MGET for the done markers, one pipeline appending every alert of the
-    batch, then the deliveries, then one pipeline of per-article "finish" scripts (done marker, ledger,
-    counters: atomic per article). A crash in between leaves articles not marked done: the re-run does them
+    batch, then the deliveries, then one "finish" script for the whole batch (done markers, ledger,
+    counters: atomic). A crash in between leaves articles not marked done: the re-run does them
     again, and the alert log and delivery admission, both idempotent, add nothing twice.
     """
     job = get_current_job()
