@@ -45,7 +45,8 @@ DRAIN_BATCH = 50
 #: other job waits on the deliveries queue: the next alert of a steady stream then goes out at once,
 #: instead of costing a new RQ job (enqueue, pop, bookkeeping: most of a delivery's time on a busy host).
 LINGER = 0.5
-#: While it lingers, the job wakes on the channel's bell or after this many seconds to look again.
+#: While it lingers, the job wakes on the channel's bell, on a job joining the deliveries queue (wake), or
+#: after this many seconds to look again.
 LINGER_SLICE = 0.05
 #: A drain job that has lingered hands its channel to a fresh job after this many seconds: a worker asked
 #: to stop (warm shutdown) waits for the current job, and this bounds that wait under a steady stream.

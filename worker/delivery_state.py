@@ -10,6 +10,8 @@ Key names (all under "newswatch:dlv:"), owned by this module:
   lock:<sink>:<topic>       STRING token of the drain job that owns the channel, or "pending" (expires)
   bell:<sink>:<topic>       LIST   rung (one element at most) when an alert joins an owned outbox: wakes
                                    a drain job that lingers for the next alert
+  wake                      LIST   rung (one element at most, expires) when a drain job joins the
+                                   deliveries queue: a lingering drain job lets its worker go at once
   channel:<sink>:<topic>    HASH   head, attempts (JSON list), next_at: the head's failed attempts
   channels                  SET    channels with an outbox ([sink, topic] JSON)
   queued:<sink>:<alert id>  STRING the alert was admitted for the sink (EX dedup window): idempotent enqueue
@@ -43,8 +45,6 @@ DEAD = PREFIX + "dead"
 SUPPRESSED = PREFIX + "suppressed"
 DISABLED = PREFIX + "disabled"
 STATS = PREFIX + "stats"
-#: LIST rung (one element at most) when a job joins the deliveries queue: wakes a lingering drain job at
-#: once so that it gives its worker back, instead of at the end of its current wait slice.
 WAKE = PREFIX + "wake"
 
 
