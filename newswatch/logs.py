@@ -76,12 +76,3 @@ def _identity(_logger: Any, _name: str, event_dict: Any) -> Any:
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger; works before configure_logging (structlog's defaults) and after."""
     return structlog.get_logger(name)
-
-
-def bind(**values: Any) -> None:
-    """Bind values (job_id, article_id, topic) to every log line of this context."""
-    structlog.contextvars.bind_contextvars(**values)
-
-
-def unbind(*names: str) -> None:
-    structlog.contextvars.unbind_contextvars(*names)

@@ -172,11 +172,6 @@ def _enqueue_batch(
                 continue  # another producer marked one of these keys meanwhile: decide again
 
 
-def pending_count(connection: redis.Redis) -> int:
-    """How many accepted articles are not processed yet (the pending ledger's size)."""
-    return int(connection.hlen(keys.PENDING))
-
-
 def pending_among(connection: redis.Redis, article_ids: Sequence[str]) -> set[str]:
     """The given article ids that are still in the pending ledger."""
     if not article_ids:

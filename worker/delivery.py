@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -531,7 +530,3 @@ def dead_letter(
     pipe.delete(state.channel_state(sink, topic))
     pipe.execute()
     log.error("dead-lettered", sink=sink, topic=topic, count=len(raws), error=error)
-
-
-def new_token() -> str:
-    return uuid.uuid4().hex

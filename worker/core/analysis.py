@@ -379,9 +379,6 @@ class Prepared:
         """The index of the token that starts at (or contains) stream offset `offset`."""
         return bisect_right(self.starts, offset) - 1
 
-    def same_sentence(self, first_offset: int, last_offset: int) -> bool:
-        return "  " not in self.stream[first_offset:last_offset]
-
     def span(self, index: int) -> tuple[int, int]:
         """Character offsets in the ORIGINAL text of token `index`."""
         if self._spans is None:

@@ -22,10 +22,6 @@ class Message:
     window: tuple[str, str] | None = None  # ISO-8601 start and end of a digest window
 
     @property
-    def is_digest(self) -> bool:
-        return self.window is not None
-
-    @property
     def alert_ids(self) -> tuple[str, ...]:
         return tuple(str(alert["id"]) for alert in self.alerts)
 
