@@ -39,6 +39,7 @@ from worker.core.analysis import Prepared, prepare, stem
 from worker.core.article import Article
 from worker.core.bulk import paused_gc
 from worker.core.explain import Explanation, Item, Result, Walker, describe, missing
+from worker.core.gate import Gate
 from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Lexicon, Span, near_spans, slop_spans
 from worker.core.query.tree import And, Near, Node, Not, Or, Term, terms
 from worker.core.watchlist import Example, Topic, Watchlist
@@ -219,6 +220,7 @@ class Matcher:
             for base in self._anchors(topic.tree):
                 anchors.setdefault(base, []).append(index)
         self._anchor_topics = {v: tuple(t) for v, t in anchors.items()}
+        self._gate = Gate(topic.tree for topic in self.topics)
         self._min_scores = [t.min_score for t in self.topics]
         self._ranks = [0] * len(self.topics)
         for rank, index in enumerate(sorted(range(len(self.topics)), key=lambda i: self.topics[i].id)):
@@ -496,7 +498,10 @@ class Matcher:
 
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
-        return self.match_prepared(prepare(article.title or ""), prepare(article.text or ""))
+        title, text = article.title or "", article.text or ""
+        if not self._gate.admits(title, text):
+            return []
+        return self.match_prepared(prepare(title), prepare(text))
 
     def match_prepared(self, title: Prepared, body: Prepared) -> list[Match]:
         """match() on an article already prepared by analysis.prepare (title, body)."""
@@ -594,6 +599,11 @@ class Matcher:
                         users.setdefault(base, set()).add(index)
             self._users = {b: tuple(sorted(t)) for b, t in users.items()}
         return self._users
+
+    @property
+    def gate(self) -> Gate:
+        """The gate that match() asks before preparing an article (see gate.py)."""
+        return self._gate
 
     def topic_index(self, topic_id: str) -> int:
         return self._by_id[topic_id]

@@ -1,0 +1,109 @@
+"""The gate before analysis: articles that cannot match are turned away, none that can match is."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from worker.core.analysis import stem, stem_probe, tokenize
+from worker.core.article import Article
+from worker.core.gate import Gate, clauses
+from worker.core.matcher import Matcher
+from worker.core.query import parse_query
+from worker.core.watchlist import Topic, Watchlist
+
+ALIASES = {"nk": ["North Korean", "DPRK", "KPA"], "kursk": ["Kursk", "Kurskaya", "Курск*"]}
+
+
+def gate(*queries: str) -> Gate:
+    return Gate(parse_query(q, ALIASES) for q in queries)
+
+
+def test_an_article_without_the_topics_words_is_turned_away() -> None:
+    g = gate("@nk AND @kursk")
+    assert not g.admits("Grain prices", "Wheat exports rose again in the spring, traders said.")
+    assert g.admits("", "DPRK units were reported near Kurskaya oblast's border villages.")
+
+
+def test_every_required_part_must_have_a_probe() -> None:
+    g = gate("@nk AND @kursk")
+    # Kursk alone (the 1943 battle) holds no probe of the North Korea side.
+    assert not g.admits("The Battle of Kursk", "Tanks clashed near Prokhorovka in July 1943.")
+
+
+def test_a_negated_part_is_no_reason_to_admit() -> None:
+    g = gate("Kursk -submarine")
+    assert not g.admits("", "The submarine sank in the Barents Sea in August 2000.")
+    assert g.admits("", "Kursk's governor spoke on Monday.")
+
+
+def test_title_and_text_are_both_searched() -> None:
+    g = gate("title:Kursk")
+    assert g.admits("Fighting in KURSK", "")
+    assert g.admits("", "Kursk")  # the gate ignores fields: a probe anywhere admits
+
+
+def test_inflected_forms_whose_stem_is_rewritten_are_admitted() -> None:
+    # Snowball rewrites these endings: the stem is not a prefix of every form.
+    for query, text in [
+        ("stable", "Its stability was questioned."),
+        ("hope", "They were hoping for a ceasefire."),
+        ("armies", "An army crossed the river."),
+        ("possibly", "The possibility was raised."),
+        ("sky", "Drones filled the skies."),
+        ("курск", "В Курской области."),
+    ]:
+        assert gate(query).admits("", text), (query, text)
+
+
+def test_a_topic_of_very_short_words_opens_the_gate() -> None:
+    g = gate("UN OR EU", "Kursk")
+    assert g.open
+    assert g.admits("", "Nothing of either here.")
+
+
+def test_an_empty_watchlist_admits_nothing() -> None:
+    assert not Gate([]).admits("Kursk", "Kursk")
+
+
+def test_or_takes_one_probe_of_each_alternative() -> None:
+    [clause] = clauses(parse_query('"North Korean troops" OR KPA', {}))
+    assert clause == {"north", "kpa"} or clause == {"korean", "kpa"} or clause == {"troops", "kpa"}
+
+
+def test_stem_probes_begin_every_form_with_that_stem() -> None:
+    forms = [
+        "lying", "dying", "tying", "skies", "armies", "hoping", "hopping", "stability", "possibility",
+        "possibly", "relational", "organization", "generously", "agreed", "crying", "early", "ugly",
+        "gently", "valencies", "sensational", "courageous", "войсками", "курской", "отправленных",
+    ]  # fmt: skip
+    for form in forms:
+        assert form.startswith(stem_probe(stem(form))), (form, stem(form))
+
+
+def test_the_matcher_skips_articles_the_gate_turns_away() -> None:
+    topic = Topic(id="nk", name="nk", query="@nk AND @kursk", tree=parse_query("@nk AND @kursk", ALIASES))
+    matcher = Matcher(Watchlist((topic,)))
+    assert matcher.match(Article(id="a", url="", title="", text="Wheat prices rose.")) == []
+    found = matcher.match(Article(id="b", url="", title="", text="KPA soldiers fought in Kursk."))
+    assert [m.topic_id for m in found] == ["nk"]
+
+
+CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora"
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpora is absent")
+def test_stem_probes_hold_for_every_word_of_the_corpora() -> None:
+    words: set[str] = set()
+    truth = json.loads((CORPUS / "articles" / "aeb" / "ground-truth.json").read_text(encoding="utf-8"))
+    for entry in truth.values():
+        words.update(tokenize(entry["articleBody"]))
+    for page in sorted((CORPUS / "articles" / "aeb" / "html").glob("*.html.gz")):
+        words.update(tokenize(gzip.decompress(page.read_bytes()).decode("utf-8", "replace")))
+    assert len(words) > 10_000
+    wrong = [w for w in words if not w.startswith(stem_probe(stem(w)))]
+    assert wrong == []
