@@ -5,18 +5,20 @@ stems) costs several times what folding it and one scan for short strings costs,
 the gate first and prepares only the articles it admits. The gate may admit an article that then
 matches nothing; it never turns away one that matches (the matcher's property test checks this).
 
-Every token of a prepared text is a substring of the folded text (analysis.py). So a topic gives a
+The gate scans the folded text with separators as spaces (analysis.words_only, a space at either
+end): there every token of the prepared text stands between two spaces. So a topic gives a
 conjunction of clauses, each a set of "probes" of which an article that matches the topic contains at
-least one in its folded title or text:
+least one:
 
-- a term: one clause per word, of one probe: the word itself for an exact word or phrase (the prefix
-  for the last word of a prefix), analysis.stem_probe of the stem for a stemmed word;
+- a term: one clause per word, of one probe: " word " for an exact word, " prefix" for the prefix
+  at the end of a prefix term, " " + analysis.stem_probe(stem) for a stemmed word (every word with
+  that stem begins with it);
 - AND and NEAR: the clauses of their positive parts (a NOT only narrows, it gives none);
 - OR: one clause, the union of the strongest clause of each alternative.
 
-A probe shorter than MIN_PROBE characters counts as always present (nearly every text holds it, and
-the scan would report each occurrence): its clause is left out. A topic left without clauses opens
-the gate for every article.
+A probe shorter than MIN_WORD characters (a whole word) or MIN_START (the start of a word) counts as
+always present (the scan would report it nearly everywhere): its clause is left out. A topic left
+without clauses opens the gate for every article.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from operator import itemgetter
 
 import ahocorasick_rs
 
-from worker.core.analysis import fold, stem, stem_probe
+from worker.core.analysis import fold, stem, stem_probe, words_only
 from worker.core.query.tree import And, Near, Node, Not, Term
 
-MIN_PROBE = 3
+MIN_WORD = 2  # characters of an exact word
+MIN_START = 3  # characters of the start of a word (a prefix, a stem's probe)
 
 Clause = frozenset[str]
 _pattern = itemgetter(0)
@@ -38,8 +41,7 @@ _pattern = itemgetter(0)
 def clauses(node: Node) -> list[Clause]:
     """The clauses of a query (see the module docstring): each must have a probe in the article."""
     if isinstance(node, Term):
-        probes = [stem_probe(stem(node.words[0]))] if node.kind == "word" else list(node.words)
-        return [frozenset((probe,)) for probe in probes if len(probe) >= MIN_PROBE]
+        return [frozenset((probe,)) for probe in _term_probes(node) if probe]
     if isinstance(node, Not):
         return []
     if isinstance(node, Near):
@@ -52,8 +54,33 @@ def clauses(node: Node) -> list[Clause]:
     return [frozenset().union(*(max(alternative, key=_strength) for alternative in alternatives))]
 
 
+def _term_probes(term: Term) -> list[str | None]:
+    """A probe per word of a term (None where the word is too short to be worth a probe)."""
+    if term.kind == "word":
+        start = stem_probe(stem(term.words[0]))
+        return [" " + start if len(start) >= MIN_START else None]
+    last = len(term.words) - 1
+    probes: list[str | None] = []
+    for i, word in enumerate(term.words):
+        if term.prefix and i == last:
+            probes.append(" " + word if len(word) >= MIN_START else None)
+        else:
+            probes.append(f" {word} " if len(word) >= MIN_WORD else None)
+    return probes
+
+
+def _spaced(field: str) -> str:
+    """The folded field with every separator as a space and a space at either end: what the probes
+    are looked for in. (A NUL in the text separates words in a prepared text, as a sentence mark.)"""
+    words = words_only(fold(field))
+    if "\x00" in words:
+        words = words.replace("\x00", " ")
+    return f" {words} "
+
+
 def _strength(clause: Clause) -> int:
-    """How rarely a clause holds, by proxy: the length of its shortest probe."""
+    """How rarely a clause holds, by proxy: the length of its shortest probe (spaces included: a
+    whole word is rarer than a word's start)."""
     return min(map(len, clause))
 
 
@@ -92,7 +119,9 @@ class Gate:
         found: set[int] = set()
         for field in (title, text):
             if field:
-                found.update(map(_pattern, automaton.find_matches_as_indexes(fold(field), overlapping=True)))
+                found.update(
+                    map(_pattern, automaton.find_matches_as_indexes(_spaced(field), overlapping=True))
+                )
         topic_clauses = self._clauses
         for probe in found.intersection(self._anchored):
             for topic in self._anchored[probe]:
