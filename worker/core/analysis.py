@@ -161,7 +161,9 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]] | None]:
         expansions = [(m.start(), len(_fold_char(m[0]))) for m in pattern.finditer(text)]
     for c in others:
         folded = _fold_char(c)
-        if folded != c:
+        # The final lower() does what folding does to most upper-case letters (Cyrillic, Greek):
+        # one pass over the text instead of one per letter.
+        if folded != c and folded != c.lower():
             text = text.replace(c, folded)
     return text.lower(), expansions
 

@@ -5,10 +5,10 @@ stems) costs several times what folding it and one scan for short strings costs,
 the gate first and prepares only the articles it admits. The gate may admit an article that then
 matches nothing; it never turns away one that matches (the matcher's property test checks this).
 
-The gate scans the folded text with separators as spaces (analysis.words_only, a space at either
-end): there every token of the prepared text stands between two spaces. So a topic gives a
-conjunction of clauses, each a set of "probes" of which an article that matches the topic contains at
-least one:
+The gate scans the folded text with separators and apostrophes as spaces (and a space at either
+end): there every token of the prepared text stands between two spaces (split at its apostrophes).
+So a topic gives a conjunction of clauses, each a set of "probes" of which an article that matches
+the topic contains at least one:
 
 - a term: one clause per word, of one probe: " word " for an exact word, " prefix" for the prefix
   at the end of a prefix term, " " + analysis.stem_probe(stem) for a stemmed word (every word with
@@ -28,7 +28,7 @@ from operator import itemgetter
 
 import ahocorasick_rs
 
-from worker.core.analysis import fold, stem, stem_probe, words_only
+from worker.core.analysis import fold, stem, stem_probe
 from worker.core.query.tree import And, Near, Node, Not, Term
 
 MIN_WORD = 2  # characters of an exact word
@@ -57,25 +57,30 @@ def clauses(node: Node) -> list[Clause]:
 def _term_probes(term: Term) -> list[str | None]:
     """A probe per word of a term (None where the word is too short to be worth a probe)."""
     if term.kind == "word":
-        start = stem_probe(stem(term.words[0]))
-        return [" " + start if len(start) >= MIN_START else None]
+        return [_probe(stem_probe(stem(term.words[0])), whole=False)]
     last = len(term.words) - 1
-    probes: list[str | None] = []
-    for i, word in enumerate(term.words):
-        if term.prefix and i == last:
-            probes.append(" " + word if len(word) >= MIN_START else None)
-        else:
-            probes.append(f" {word} " if len(word) >= MIN_WORD else None)
-    return probes
+    return [_probe(word, whole=not (term.prefix and i == last)) for i, word in enumerate(term.words)]
+
+
+def _probe(part: str, whole: bool) -> str | None:
+    """The probe of a whole word or of a word's start. The scanned text has apostrophes as spaces: a
+    word with one is looked for by what comes before it, which is then a whole word."""
+    if "'" in part:
+        part, whole = part[: part.index("'")], True
+    if len(part) < (MIN_WORD if whole else MIN_START):
+        return None
+    return f" {part} " if whole else f" {part}"
+
+
+# Letters, digits and "_" stay; every other ASCII character (apostrophes and NUL too) becomes a space;
+# bytes >= 0x80 (UTF-8 of the non-ASCII word characters that fold() leaves) stay.
+_SPACED_TABLE = bytes(c if c >= 128 or chr(c).isalnum() or c == ord("_") else ord(" ") for c in range(256))
 
 
 def _spaced(field: str) -> str:
-    """The folded field with every separator as a space and a space at either end: what the probes
-    are looked for in. (A NUL in the text separates words in a prepared text, as a sentence mark.)"""
-    words = words_only(fold(field))
-    if "\x00" in words:
-        words = words.replace("\x00", " ")
-    return f" {words} "
+    """The folded field with every separator (and apostrophe) as a space, and a space at either end:
+    each token of the prepared field stands there between two spaces, split at its apostrophes."""
+    return " " + fold(field).encode("utf-8").translate(_SPACED_TABLE).decode("utf-8") + " "
 
 
 def _strength(clause: Clause) -> int:

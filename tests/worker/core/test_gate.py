@@ -115,3 +115,9 @@ def test_stem_probes_hold_for_every_word_of_the_corpora() -> None:
     assert len(words) > 10_000
     wrong = [w for w in words if not w.startswith(stem_probe(stem(w)))]
     assert wrong == []
+
+
+def test_apostrophes_and_quotes_do_not_hide_a_word() -> None:
+    assert gate('"Pyongyang\'s troops"').admits("", "Pyongyang’s troops arrived.")
+    assert gate("Kursk AND troops").admits("", "'Kursk' was where the troops' convoy went.")
+    assert gate("O'Brien").admits("", "Analyst O’Brien said so.")
