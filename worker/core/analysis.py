@@ -134,6 +134,21 @@ def fold(text: str) -> str:
     return _fold(text)[0]
 
 
+# Letters that fold() leaves as str.lower() leaves them (no replacement needed): basic Cyrillic,
+# Hiragana, Katakana, CJK ideographs, Hangul syllables. Dropped before the distinct characters of a text
+# are collected, which would otherwise make a str object of every character of a Russian or Korean text.
+LOWER_FOLDED = re.compile("[\u0410-\u044f\u3041-\u3096\u30a1-\u30fa\u4e00-\u9fff\uac00-\ud7a3]+")
+
+
+def _non_ascii(text: str) -> set[str]:
+    """The distinct non-ASCII characters of a text that fold() may have to replace (ASCII dropped from
+    the UTF-8 bytes, then the LOWER_FOLDED runs: both at C level)."""
+    rest = (
+        text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+    )
+    return set(LOWER_FOLDED.sub("", rest))
+
+
 def _fold(text: str) -> tuple[str, list[tuple[int, int]] | None]:
     """fold(), and where characters folded to more (or fewer) than one: [(original index, folded length)].
 
@@ -142,12 +157,12 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]] | None]:
     """
     if text.isascii():
         return text.lower(), []
-    others = set(text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+    others = _non_ascii(text)
     if any(_is_mark(c) for c in others):
         text = _normalise(text)
-        for c in {c for c in text if not c.isascii()}:
+        for c in _non_ascii(text):
             folded = _fold_char(c)
-            if folded != c:
+            if folded != c and folded != c.lower():
                 text = text.replace(c, folded)
         return text.lower(), None
     resized: list[str] = []
@@ -156,9 +171,14 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]] | None]:
         if len(folded) != 1:
             resized.append(c)
     expansions: list[tuple[int, int]] = []
-    if resized:
-        pattern = re.compile("[" + "".join(re.escape(c) for c in resized) + "]")
-        expansions = [(m.start(), len(_fold_char(m[0]))) for m in pattern.finditer(text)]
+    for c in resized:
+        # str.find skips to each occurrence far faster than a regex scans for a character class.
+        length = len(_fold_char(c))
+        i = text.find(c)
+        while i != -1:
+            expansions.append((i, length))
+            i = text.find(c, i + 1)
+    expansions.sort()
     for c in others:
         folded = _fold_char(c)
         # The final lower() does what folding does to most upper-case letters (Cyrillic, Greek):
