@@ -1,13 +1,16 @@
 """Pipeline drain rate against RQ's floor: 3,000 plain-text articles through one worker, by batch size.
 
     .venv/bin/python bench/pipeline.py [--articles 3000] [--runs 3] [--sizes 1,10,25,50,100,200]
-        [--scaling 1,2,4] [--profile]
+        [--scaling 1,2,4] [--profile] [--watchlist watchlist.toml] [--open-gate]
 
 On a fresh embedded valkey-server: (1) RQ's floor, 3,000 no-op jobs (one per article) drained by one
 worker of the class `newswatch worker` uses; (2) the backlog of 3,000 real-sized articles enqueued by
 the producer (dedup, batches, pending ledger) and drained by that worker (extract, match against the
-default watchlist, alert log, ledger). Prints the ratio of the drain rates at Settings.batch_size, and a
-table of batch sizes that justifies that default. Medians of --runs runs; enqueueing is not timed.
+watchlist, alert log, ledger). Prints the ratio of the drain rates at Settings.batch_size, how many
+articles the watchlist's gate admitted to full analysis, and a table of batch sizes that justifies the
+default. Medians of --runs runs; enqueueing is not timed. --open-gate adds a topic of one-letter words,
+which the gate cannot look for: every article is then prepared and matched in full (a stream where
+every article is on the beat).
 
 Article bodies come from ../shared/corpora/articles/aeb/ground-truth.json when present (each used
 several times with a distinct last line, so none is a duplicate); else generated text of similar sizes.
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +46,27 @@ def article_bodies(count: int) -> tuple[list[str], str]:
     return bodies, origin
 
 
+OPEN_GATE_TOPIC = """
+
+[[topic]]
+id = "bench-open-gate"
+name = "Admits every article to full analysis (bench/pipeline.py --open-gate)"
+query = '"q j"'
+"""
+
+
+def gate_admissions(documents: list[Any]) -> int:
+    """How many of these articles the watchlist's gate admits (the others skip preparation and matching)."""
+    from newswatch.settings import load_settings
+    from worker.core.extract import extract
+    from worker.core.matcher import Matcher
+    from worker.core.watchlist import load_watchlist
+
+    matcher = Matcher(load_watchlist(load_settings().watchlist))
+    articles = (extract(document, detect=False) for document in documents)
+    return sum(matcher.gate.admits(article.title or "", article.text or "") for article in articles)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -51,11 +76,17 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,25,50,100,200", help="batch sizes for the table")
     parser.add_argument("--scaling", default="1,2,4", help="worker counts to time ('' skips)")
     parser.add_argument("--profile", action="store_true", help="cProfile of one worker")
+    parser.add_argument("--watchlist", type=Path, default=ROOT / "watchlist.toml", help="the topics to match")
+    parser.add_argument("--open-gate", action="store_true", help="analyse every article in full")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
 
     workdir = Path(tempfile.mkdtemp(prefix="nw-bench-"))
-    watchlist = ROOT / "watchlist.toml"
+    watchlist = args.watchlist.resolve()
+    if args.open_gate:
+        opened = workdir / "watchlist.toml"
+        opened.write_text(watchlist.read_text(encoding="utf-8") + OPEN_GATE_TOPIC, encoding="utf-8")
+        watchlist = opened
     os.environ.update(
         {
             "NEWSWATCH_DATA_DIR": str(workdir / "data"),
@@ -87,6 +118,7 @@ def main() -> int:
         Document(url=f"https://bench.example.org/{i}", format="text", body=body, source=Source(kind="feed"))
         for i, body in enumerate(bodies)
     ]
+    admitted = gate_admissions(documents)
     warm_up()  # the watchlist is compiled once per worker process, not per job: keep it out of the timing
     gc.freeze()  # as `newswatch worker` does after its warm-up
 
@@ -203,6 +235,10 @@ def main() -> int:
     print(f"RQ floor (no-op job per article, same worker class): {floor:,.0f} jobs/s")
     print(f"pipeline at batch size {default} (Settings.batch_size): {rates[default]:,.0f} articles/s")
     print(f"ratio: {rates[default] / floor:.1f}x the floor (target >= 10x)")
+    print(
+        f"gate: {admitted:,} of {len(documents):,} articles admitted to full analysis "
+        f"({admitted / len(documents):.0%}); the rest matched no topic on their folded text alone"
+    )
     print()
     print("batch size | articles/s | x floor")
     print("-----------|------------|--------")
