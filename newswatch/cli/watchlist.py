@@ -48,7 +48,9 @@ def check_command(args: argparse.Namespace) -> int:
         except SettingsError as error:
             print(f"newswatch watchlist check: configuration: {error}", file=sys.stderr)
             return 2
-    problems, topics = check_watchlist(path)
+    problems, topics, notes = check_watchlist(path)
+    for note in notes:
+        print(note, file=sys.stderr)
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -59,18 +61,20 @@ def check_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_watchlist(path: Path) -> tuple[list[str], int]:
-    """(problems, number of topics): each problem starts with `file:line:column:` and names its topic."""
+def check_watchlist(path: Path) -> tuple[list[str], int, list[str]]:
+    """(problems, number of topics, notes): each problem starts with `file:line:column:` and names its
+    topic; a note names a topic that is valid but costly (it keeps the gate open: see gate.py)."""
     from worker.core.matcher import Matcher, check_examples
     from worker.core.watchlist import WatchlistError, load_watchlist
 
     if not path.is_file():
-        return [f"{path}: no such watchlist file"], 0
+        return [f"{path}: no such watchlist file"], 0, []
     try:
         watchlist = load_watchlist(path)
     except WatchlistError as error:
-        return [str(problem) for problem in error.problems], 0
-    failures = check_examples(watchlist, Matcher(watchlist))
+        return [str(problem) for problem in error.problems], 0, []
+    matcher = Matcher(watchlist)
+    failures = check_examples(watchlist, matcher)
     lines = path.read_text(encoding="utf-8").splitlines()
     problems = []
     for failure in failures:
@@ -78,7 +82,15 @@ def check_watchlist(path: Path) -> tuple[list[str], int]:
         line, column = _locate_example(lines, failure.example.text, after=topic.line)
         detail = "".join(f"\n    {row}" for row in failure.explanation.splitlines())
         problems.append(f"{path}:{line}:{column}: {failure}{detail}")
-    return problems, len(watchlist.topics)
+    notes = []
+    for index in matcher.gate.open_topics:
+        topic = watchlist.topics[index]
+        notes.append(
+            f"{path}:{topic.line}: note: topic {topic.id!r} gives the gate no word of 3 or more letters to"
+            " look for (short stemmed words such as UN or EU), so every article is prepared and matched in"
+            ' full; an exact form ("UN") or a longer word lets the gate skip the articles that cannot match'
+        )
+    return problems, len(watchlist.topics), notes
 
 
 def _locate_example(lines: list[str], text: str, after: int) -> tuple[int, int]:

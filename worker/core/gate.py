@@ -97,17 +97,18 @@ class Gate:
         ids: dict[str, int] = {}
         self._clauses: list[tuple[frozenset[int], ...]] = []
         self._anchored: dict[int, list[int]] = {}
-        self.open = False  # a topic without clauses: every article is admitted
-        for tree in trees:
+        self.open_topics: list[int] = []  # topics without clauses: for them every article is admitted
+        for index, tree in enumerate(trees):
             found = clauses(tree)
             if not found:
-                self.open = True
+                self.open_topics.append(index)
                 continue
             as_ids = tuple(frozenset(ids.setdefault(p, len(ids)) for p in clause) for clause in found)
             self._clauses.append(as_ids)
             strongest = max(range(len(found)), key=lambda i: _strength(found[i]))
             for probe in as_ids[strongest]:
                 self._anchored.setdefault(probe, []).append(len(self._clauses) - 1)
+        self.open = bool(self.open_topics)
         # ahocorasick_rs, not pyahocorasick: an overlapping scan of a folded text is 2-3x faster, and here
         # the scan is most of the gate's cost.
         self._automaton: ahocorasick_rs.AhoCorasick | None = None

@@ -130,3 +130,13 @@ def test_the_default_watchlist_passes_its_own_check(tmp_path: Path) -> None:
     result = check(str(REPOSITORY / "watchlist.toml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"\d+ topics OK", result.stdout.strip())
+
+
+def test_a_topic_that_keeps_the_gate_open_gets_a_note(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text(
+        GOOD + '\n[[topic]]\nid = "un-votes"\nname = "UN votes"\nquery = "UN OR EU"\n', encoding="utf-8"
+    )
+    result = check("mine.toml", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "3 topics OK"
+    assert re.search(r"mine\.toml:\d+: note: topic 'un-votes' .*every article is prepared", result.stderr)
+    assert "grain" not in result.stderr and "nk-troops-kursk" not in result.stderr
