@@ -102,7 +102,13 @@ def test_the_stem_cache_stays_bounded_and_right_on_an_endless_stream_of_new_word
 
 def test_letters_skipped_by_the_fold_scan_fold_as_lower_case() -> None:
     # fold() leaves these ranges to str.lower(): that must be all that folding them does.
-    for start, end in [(0x410, 0x44F), (0x3041, 0x3096), (0x30A1, 0x30FA), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3)]:
+    for start, end in [
+        (0x410, 0x44F),
+        (0x3041, 0x3096),
+        (0x30A1, 0x30FA),
+        (0x4E00, 0x9FFF),
+        (0xAC00, 0xD7A3),
+    ]:
         for code in range(start, end + 1):
             c = chr(code)
             assert analysis.LOWER_FOLDED.fullmatch(c)
