@@ -100,7 +100,12 @@ class WorkerPool:
         self._quick_deaths = 0
 
     def command(self, queue: str) -> list[str]:
-        return [sys.executable, "-c", LAUNCHER, str(os.getpid()), "worker", "--queue", queue]
+        # Warnings and errors only: our console prints each alert, and a worker's INFO line for the same
+        # alert would show it twice. `newswatch worker` on its own logs at INFO.
+        return [
+            sys.executable, "-c", LAUNCHER, str(os.getpid()), "worker", "--queue", queue,
+            "--log-level", "WARNING",
+        ]  # fmt: skip
 
     def _spawn(self, queue: str) -> subprocess.Popen[bytes]:
         self._last_start = time.monotonic()

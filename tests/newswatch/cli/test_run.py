@@ -48,6 +48,8 @@ def test_run_once_twice_alerts_once(newswatch: Newswatch) -> None:
     assert {Path(alert["article"]["url"]).name for alert in alerts} == {"kursk.txt", "grain.md"}
     summary = first.stderr.strip().splitlines()
     assert any("3 articles, 0 duplicates, 2 alerts, 0 failures" in line for line in summary), first.stderr
+    # Each alert is reported once: no worker log line repeats it beside the console's.
+    assert '"event": "alert"' not in first.stderr and "worker starting" not in first.stderr
 
     second = run_once(newswatch)
 
