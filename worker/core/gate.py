@@ -91,11 +91,16 @@ def _strength(clause: Clause) -> int:
 
 class Gate:
     """The compiled gate of a watchlist: one automaton of all probes (a probe's id is its index), each
-    topic's clauses as sets of probe ids, and the topics indexed by the probes of their strongest clause."""
+    topic's clauses as sorted tuples of probe ids, and the topics indexed by the probes of their strongest
+    clause."""
 
     def __init__(self, trees: Iterable[Node]) -> None:
         ids: dict[str, int] = {}
-        self._clauses: list[tuple[frozenset[int], ...]] = []
+        # Only whether SOME topic may match matters: topics with the same clauses are one entry, and
+        # equal clauses one tuple (a watchlist of 100,000 topics repeats names and context words).
+        entries: dict[tuple[tuple[int, ...], ...], int] = {}
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._clauses: list[tuple[tuple[int, ...], ...]] = []
         self._anchored: dict[int, list[int]] = {}
         self.open_topics: list[int] = []  # topics without clauses: for them every article is admitted
         for index, tree in enumerate(trees):
@@ -103,11 +108,18 @@ class Gate:
             if not found:
                 self.open_topics.append(index)
                 continue
-            as_ids = tuple(frozenset(ids.setdefault(p, len(ids)) for p in clause) for clause in found)
+            as_ids = tuple(
+                shared.setdefault(key, key)
+                for clause in found
+                for key in (tuple(sorted({ids.setdefault(probe, len(ids)) for probe in clause})),)
+            )
+            if as_ids in entries:
+                continue
+            entries[as_ids] = entry = len(self._clauses)
             self._clauses.append(as_ids)
             strongest = max(range(len(found)), key=lambda i: _strength(found[i]))
-            for probe in as_ids[strongest]:
-                self._anchored.setdefault(probe, []).append(len(self._clauses) - 1)
+            for probe_id in as_ids[strongest]:
+                self._anchored.setdefault(probe_id, []).append(entry)
         self.open = bool(self.open_topics)
         # ahocorasick_rs, not pyahocorasick: an overlapping scan of a folded text is 2-3x faster, and here
         # the scan is most of the gate's cost.
@@ -129,8 +141,9 @@ class Gate:
                     map(_pattern, automaton.find_matches_as_indexes(_spaced(field), overlapping=True))
                 )
         topic_clauses = self._clauses
-        for probe in found.intersection(self._anchored):
-            for topic in self._anchored[probe]:
-                if all(not clause.isdisjoint(found) for clause in topic_clauses[topic]):
+        isdisjoint = found.isdisjoint
+        for probe_id in found.intersection(self._anchored):
+            for entry in self._anchored[probe_id]:
+                if not any(map(isdisjoint, topic_clauses[entry])):
                     return True
         return False
