@@ -12,7 +12,10 @@ the best of --rounds runs (CPU time of the process: the machine may be shared). 
 pyahocorasick iteration with the same automaton over the same prepared token streams of title
 and body (stemmed words are not in the automaton: they are found by one set intersection);
 `naive` is a per-topic loop of regexes (every term of every topic searched in the raw text, no
-positions), timed at 1,000 topics on a subset and extrapolated.
+positions), timed at 1,000 topics on a subset and extrapolated. Below each table, the gate that
+Matcher.match asks before preparing an article (not part of the figures above): how many articles it
+admits, its median cost, and the articles/s of Matcher.match (the gate while it turns articles away,
+see gate.GateBudget; then preparation and matching).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def run_one(size: int, profile: str, rounds: int, naive_articles: int) -> dict[s
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     from worker.core.analysis import prepare
+    from worker.core.article import Article
     from worker.core.matcher import Matcher
     from worker.core.watchlist import load_watchlist
 
@@ -103,8 +107,28 @@ def run_one(size: int, profile: str, rounds: int, naive_articles: int) -> dict[s
             best_match[i] = min(best_match[i], t2 - t1)
             best_pass[i] = min(best_pass[i], t3 - t2)
             matches[i] = len(found)
+    # The gate (what Matcher.match asks before preparing an article; not in the figures above), and
+    # Matcher.match itself: the gate while it pays (GateBudget), then preparation and matching.
+    gate = matcher.gate
+    gate_times: list[float] = []
+    admitted = 0
+    for body in bodies:
+        t0 = clock()
+        admitted += gate.admits("", body)
+        gate_times.append(clock() - t0)
+    articles = [Article(id=str(i), url="", title="", text=body) for i, body in enumerate(bodies)]
+    best_api = [float("inf")] * len(articles)
+    for _ in range(rounds):
+        for i, article in enumerate(articles):
+            t0 = clock()
+            matcher.match(article)
+            best_api[i] = min(best_api[i], clock() - t0)
     result = {
         "size": size,
+        "articles": len(bodies),
+        "gate_admitted": admitted,
+        "gate_us": statistics.median(gate_times) * 1e6,
+        "match_api_per_s": len(bodies) / sum(best_api),
         "parse_s": parsed - started,
         "compile_s": compiled - started,
         "prepare_us": statistics.median(best_prepare) * 1e6,
@@ -218,6 +242,15 @@ def main() -> int:
                 f"{r['rss_mb']:.0f}",
             )
         console.print(table)
+        sizes_text = " / ".join(f"{r['size']:,}" for r in rows)
+        console.print(
+            f"gate (Matcher.match asks it first), at {sizes_text} topics: admits "
+            + " / ".join(str(r["gate_admitted"]) for r in rows)
+            + f" of {rows[0]['articles']} articles, median "
+            + " / ".join(f"{r['gate_us']:.0f}" for r in rows)
+            + " µs; articles/s through Matcher.match (the gate while it pays, then prepare and match) "
+            + " / ".join(f"{r['match_api_per_s']:,.0f}" for r in rows)
+        )
         by_size = {r["size"]: r for r in rows}
         if profile == "sparse" and 100 in by_size and 100_000 in by_size:
             flat = (by_size[100_000]["prepare_us"] + by_size[100_000]["match_us"]) / (

@@ -31,6 +31,11 @@ import ahocorasick_rs
 from worker.core.analysis import fold, stem, stem_probe
 from worker.core.query.tree import And, Near, Node, Not, Term
 
+# Asking the gate pays while it turns articles away: see GateBudget.
+WINDOW = 50  # articles asked per measurement
+MAX_ADMITTED = 0.6  # share admitted above which the gate tends to cost more than it saves
+SKIP = 450  # articles not asked after such a window
+
 MIN_WORD = 2  # characters of an exact word
 MIN_START = 3  # characters of the start of a word (a prefix, a stem's probe)
 
@@ -147,3 +152,32 @@ class Gate:
                 if not any(map(isdisjoint, topic_clauses[entry])):
                     return True
         return False
+
+
+class GateBudget:
+    """Whether to ask the gate for the next article. A gate that admits nearly every article (a large
+    watchlist: some topic can match almost anything) costs its scan and saves nothing, so after a window
+    of WINDOW asked articles of which more than MAX_ADMITTED were admitted, the next SKIP articles go
+    straight to full matching; then another window is measured. The answer never changes a match, only
+    what it costs."""
+
+    def __init__(self) -> None:
+        self._asked = 0
+        self._admitted = 0
+        self._skip = 0
+
+    def ask(self) -> bool:
+        """Ask the gate for this article?"""
+        if self._skip:
+            self._skip -= 1
+            return False
+        return True
+
+    def record(self, admitted: bool) -> None:
+        """What the gate answered for an article it was asked about."""
+        self._asked += 1
+        self._admitted += admitted
+        if self._asked == WINDOW:
+            if self._admitted > MAX_ADMITTED * WINDOW:
+                self._skip = SKIP
+            self._asked = self._admitted = 0

@@ -39,7 +39,7 @@ from worker.core.analysis import Prepared, prepare, stem
 from worker.core.article import Article
 from worker.core.bulk import paused_gc
 from worker.core.explain import Explanation, Item, Result, Walker, describe, missing
-from worker.core.gate import Gate
+from worker.core.gate import Gate, GateBudget
 from worker.core.hits import BODY, FIELD_NAMES, TITLE, Hits, Lexicon, Span, near_spans, slop_spans
 from worker.core.query.tree import And, Near, Node, Not, Or, Term, terms
 from worker.core.watchlist import Example, Topic, Watchlist
@@ -221,6 +221,7 @@ class Matcher:
                 anchors.setdefault(base, []).append(index)
         self._anchor_topics = {v: tuple(t) for v, t in anchors.items()}
         self._gate = Gate(topic.tree for topic in self.topics)
+        self._gate_budget = GateBudget()
         self._min_scores = [t.min_score for t in self.topics]
         self._ranks = [0] * len(self.topics)
         for rank, index in enumerate(sorted(range(len(self.topics)), key=lambda i: self.topics[i].id)):
@@ -499,8 +500,12 @@ class Matcher:
     def match(self, article: Article) -> list[Match]:
         """The topics the article matches (at or above their min_score), best score first."""
         title, text = article.title or "", article.text or ""
-        if not self._gate.admits(title, text):
-            return []
+        budget = self._gate_budget
+        if budget.ask():
+            admitted = self._gate.admits(title, text)
+            budget.record(admitted)
+            if not admitted:
+                return []
         return self.match_prepared(prepare(title), prepare(text))
 
     def match_prepared(self, title: Prepared, body: Prepared) -> list[Match]:

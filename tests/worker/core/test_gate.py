@@ -10,7 +10,7 @@ import pytest
 
 from worker.core.analysis import stem, stem_probe, tokenize
 from worker.core.article import Article
-from worker.core.gate import Gate, clauses
+from worker.core.gate import SKIP, WINDOW, Gate, GateBudget, clauses
 from worker.core.matcher import Matcher
 from worker.core.query import parse_query
 from worker.core.watchlist import Topic, Watchlist
@@ -121,3 +121,31 @@ def test_apostrophes_and_quotes_do_not_hide_a_word() -> None:
     assert gate('"Pyongyang\'s troops"').admits("", "Pyongyang’s troops arrived.")
     assert gate("Kursk AND troops").admits("", "'Kursk' was where the troops' convoy went.")
     assert gate("O'Brien").admits("", "Analyst O’Brien said so.")
+
+
+def test_a_gate_that_admits_nearly_everything_is_asked_only_now_and_then() -> None:
+    budget = GateBudget()
+    asked = 0
+    for _ in range(WINDOW + SKIP):
+        if budget.ask():
+            asked += 1
+            budget.record(True)
+    assert asked == WINDOW  # one window measured, then SKIP articles straight to full matching
+    assert budget.ask()  # and then it measures again
+
+
+def test_a_gate_that_turns_articles_away_keeps_being_asked() -> None:
+    budget = GateBudget()
+    for i in range(10 * WINDOW):
+        assert budget.ask()
+        budget.record(i % 2 == 0)  # half admitted
+
+
+def test_matching_is_the_same_whether_the_gate_is_asked_or_not() -> None:
+    topic = Topic(id="nk", name="nk", query="@nk AND @kursk", tree=parse_query("@nk AND @kursk", ALIASES))
+    matcher = Matcher(Watchlist((topic,)))
+    on_topic = Article(id="b", url="", title="", text="KPA soldiers fought in Kursk.")
+    # Enough admitted articles in a row to make the matcher stop asking the gate for a while.
+    for _ in range(WINDOW + 5):
+        assert [m.topic_id for m in matcher.match(on_topic)] == ["nk"]
+    assert matcher.match(Article(id="a", url="", title="", text="Wheat prices rose.")) == []
