@@ -354,3 +354,45 @@ def test_alerts_in_quick_succession_go_out_through_the_running_drain_job(
     finally:
         worker.terminate()
         worker.wait(timeout=10)
+
+
+def test_a_lingering_drain_job_does_not_hold_up_another_topics_alert(
+    redis_url: str, redis_client: redis.Redis, receiver_factory: Factory, tmp_path: Path
+) -> None:
+    """One delivery worker: while the job of one topic lingers for more of its alerts, an alert of another
+    topic (a job waiting behind it) goes out at once, not after the linger."""
+    from worker.delivery import LINGER
+
+    receiver = receiver_factory(secret=SECRET)
+    settings = use_settings(webhook_settings(receiver.url)).settings
+    env = {
+        **os.environ,
+        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
+        "NEWSWATCH_WEBHOOK_URL": receiver.url,
+        "NEWSWATCH_WEBHOOK_SECRET": SECRET,
+        "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    command = [
+        sys.executable, "-m", "rq.cli", "worker", "--url", redis_url,
+        "--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer",
+        "newswatch:deliveries",
+    ]  # fmt: skip
+    worker = subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.DEVNULL)
+    try:
+        first, other = make_alert("nk-troops-kursk", 1), make_alert("zaporizhzhia-npp", 2)
+        assert enqueue_deliveries(redis_client, first, settings, None).outcome == {"default": "drain"}
+        deadline = time.monotonic() + 20
+        while not receiver.accepted and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert receiver.accepted, "the first alert never arrived"
+        # The first topic's job now lingers for LINGER seconds: the other topic's job waits behind it.
+        sent_at = time.monotonic()
+        assert enqueue_deliveries(redis_client, other, settings, None).outcome == {"default": "drain"}
+        while len(receiver.accepted) < 2 and time.monotonic() - sent_at < 5:
+            time.sleep(0.005)
+        waited = time.monotonic() - sent_at
+        assert [r.webhook_id for r in receiver.accepted] == [first["id"], other["id"]]
+        assert waited < LINGER * 0.8, f"the other topic's alert waited {waited:.2f} s behind a linger"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
