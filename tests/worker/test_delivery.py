@@ -309,18 +309,12 @@ def test_stock_rq_worker_cli_delivers(
     assert len(receiver.requests) == 2
 
 
-def test_alerts_in_quick_succession_go_out_through_the_running_drain_job(
-    redis_url: str, redis_client: redis.Redis, receiver_factory: Factory, tmp_path: Path
-) -> None:
-    """A drain job lingers after its last send: the next alerts of a stream need no new job each."""
-    from worker.delivery import LINGER
-
-    receiver = receiver_factory(secret=SECRET)
-    settings = use_settings(webhook_settings(receiver.url)).settings
+def start_delivery_worker(redis_url: str, webhook_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """One stock `rq worker` process on the deliveries queue, sending to `webhook_url`."""
     env = {
         **os.environ,
         "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-        "NEWSWATCH_WEBHOOK_URL": receiver.url,
+        "NEWSWATCH_WEBHOOK_URL": webhook_url,
         "NEWSWATCH_WEBHOOK_SECRET": SECRET,
         "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1",
     }
@@ -329,7 +323,18 @@ def test_alerts_in_quick_succession_go_out_through_the_running_drain_job(
         "--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer",
         "newswatch:deliveries",
     ]  # fmt: skip
-    worker = subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.DEVNULL)
+    return subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.DEVNULL)
+
+
+def test_alerts_in_quick_succession_go_out_through_the_running_drain_job(
+    redis_url: str, redis_client: redis.Redis, receiver_factory: Factory, tmp_path: Path
+) -> None:
+    """A drain job lingers after its last send: the next alerts of a stream need no new job each."""
+    from worker.delivery import LINGER
+
+    receiver = receiver_factory(secret=SECRET)
+    settings = use_settings(webhook_settings(receiver.url)).settings
+    worker = start_delivery_worker(redis_url, receiver.url, tmp_path)
     try:
         alerts = [make_alert("nk-troops-kursk", n) for n in range(4)]
         assert enqueue_deliveries(redis_client, alerts[0], settings, None).outcome == {"default": "drain"}
@@ -365,19 +370,7 @@ def test_a_lingering_drain_job_does_not_hold_up_another_topics_alert(
 
     receiver = receiver_factory(secret=SECRET)
     settings = use_settings(webhook_settings(receiver.url)).settings
-    env = {
-        **os.environ,
-        "NEWSWATCH_CONFIG": str(tmp_path / "none.toml"),
-        "NEWSWATCH_WEBHOOK_URL": receiver.url,
-        "NEWSWATCH_WEBHOOK_SECRET": SECRET,
-        "NEWSWATCH_ALLOWED_HOSTS": "127.0.0.1",
-    }
-    command = [
-        sys.executable, "-m", "rq.cli", "worker", "--url", redis_url,
-        "--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer",
-        "newswatch:deliveries",
-    ]  # fmt: skip
-    worker = subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.DEVNULL)
+    worker = start_delivery_worker(redis_url, receiver.url, tmp_path)
     try:
         first, other = make_alert("nk-troops-kursk", 1), make_alert("zaporizhzhia-npp", 2)
         assert enqueue_deliveries(redis_client, first, settings, None).outcome == {"default": "drain"}
