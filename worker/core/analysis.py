@@ -195,7 +195,7 @@ _WORD_TABLE = bytes(
 )
 
 
-def words_only(folded: str) -> str:
+def _words_only(folded: str) -> str:
     """Separators -> spaces, sentence marks kept, stray apostrophes removed."""
     if folded.isascii():
         words = folded.encode("ascii").translate(_WORD_TABLE).decode("ascii")
@@ -442,7 +442,7 @@ def prepare(text: str) -> Prepared:
     """Fold, mark sentences and tokenise one field of an article."""
     marks = sentence_marks(text)
     folded, expansions = _fold(_with_marks(text, marks))
-    words = words_only(folded)
+    words = _words_only(folded)
     if SENTENCE_MARK in words:
         # A mark becomes a token of its own, then an empty string: two (or more) spaces between sentences.
         spaced = words.replace(SENTENCE_MARK, " \x00 ")
@@ -465,7 +465,7 @@ def prepare(text: str) -> Prepared:
 
 def tokenize(text: str) -> list[str]:
     """The folded tokens of a text (one flat list, sentence bounds ignored)."""
-    return words_only(fold(text)).split()
+    return _words_only(fold(text)).split()
 
 
 def _original_spans(prepared: Prepared) -> list[tuple[int, int]]:
