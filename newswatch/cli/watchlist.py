@@ -82,13 +82,16 @@ def check_watchlist(path: Path) -> tuple[list[str], int, list[str]]:
         line, column = _locate_example(lines, failure.example.text, after=topic.line)
         detail = "".join(f"\n    {row}" for row in failure.explanation.splitlines())
         problems.append(f"{path}:{line}:{column}: {failure}{detail}")
+    from worker.core.gate import MIN_START, MIN_WORD
+
     notes = []
     for index in matcher.gate.open_topics:
         topic = watchlist.topics[index]
         notes.append(
-            f"{path}:{topic.line}: note: topic {topic.id!r} gives the gate no word of 3 or more letters to"
-            " look for (short stemmed words such as UN or EU), so every article is prepared and matched in"
-            ' full; an exact form ("UN") or a longer word lets the gate skip the articles that cannot match'
+            f"{path}:{topic.line}: note: topic {topic.id!r} gives the gate no word of {MIN_START} or more"
+            " letters to look for (short stemmed words such as UN or EU), so every article is prepared and"
+            f' matched in full; an exact form of {MIN_WORD} or more letters ("UN") or a longer word lets'
+            " the gate skip the articles that cannot match"
         )
     return problems, len(watchlist.topics), notes
 

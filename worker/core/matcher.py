@@ -13,7 +13,9 @@ In the spirit of Lucene Monitor's presearcher:
    an anchor of the topic (the parser refuses queries without a positive part), so a topic none of
    whose anchors occurred is never looked at. Each query becomes closures over the set of bases
    present (C-level set operations for AND/OR/NOT of terms; positions only for NEAR and ~n).
-2. Match: the automaton runs over each field's token stream; hits are sorted and turned into the set of
+2. Match: match() first asks the gate (gate.py) whether any topic can match the article's folded text
+   at all, and returns no matches for the articles it turns away, unprepared; match_prepared() is
+   the rest. The automaton runs over each field's token stream; hits are sorted and turned into the set of
    bases present without a Python loop; candidates come from the anchors present; only they are
    evaluated. A match's score is computed at once (min_score needs it); its evidence (clauses, terms,
    offsets in the original text, a sentence snippet) when first read.
@@ -498,7 +500,8 @@ class Matcher:
         return Hits(fields, self._lexicon, found, values, (stems[0], stems[1]), present, counts, title_bases)
 
     def match(self, article: Article) -> list[Match]:
-        """The topics the article matches (at or above their min_score), best score first."""
+        """The topics the article matches (at or above their min_score), best score first. The gate
+        (GateBudget permitting) spares preparing an article that no topic can match."""
         title, text = article.title or "", article.text or ""
         budget = self._gate_budget
         if budget.ask():
