@@ -323,9 +323,9 @@ def stem_probe(word_stem: str) -> str:
     ("armies" -> "armi"), an e added or kept ("hoping" -> "hope", "ational" -> "ate"), "biliti" ->
     "ble" or "bl" ("possibility" -> "possibl"), and the special words ("dying" -> "die", "skies" ->
     "sky"); the Russian stemmer only cuts. So the stem less a final "ie", or one final e, i or y, and
-    then less the l of a final "bl", begins every word with that stem. Checked on the 275,000 distinct
-    words of the shared corpora and 3.7 million suffixed forms of them (-ing, -ies, -ility, -ization...):
-    no exception."""
+    then less the l of a final "bl", begins every word with that stem. tests/worker/core/test_gate.py
+    checks it on the 119,000 distinct words of the shared article corpus and 2.1 million suffixed forms
+    of them (-ing, -ies, -ility, -ization...), when the corpus is present."""
     probe = word_stem
     if probe.endswith("ie"):
         probe = probe[:-2]

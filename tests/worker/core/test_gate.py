@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from worker.core import analysis
 from worker.core.analysis import stem, stem_probe, tokenize
 from worker.core.article import Article
 from worker.core.gate import SKIP, WINDOW, Gate, GateBudget, clauses
@@ -103,9 +104,18 @@ def test_the_matcher_skips_articles_the_gate_turns_away() -> None:
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora"
 
 
+# Endings that make Snowball rewrite what it leaves (y -> i, an added e, -biliti -> -ble, ...).
+SUFFIXES = (
+    "s", "es", "ies", "ied", "ing", "ings", "ingly", "ed", "edly", "eed", "ly", "ily", "li", "y", "ity",
+    "ities", "ility", "ibility", "ation", "ational", "ization", "izer", "ator", "ness", "ful", "fulness",
+    "ousness", "iveness", "ively", "ence", "enci", "ance", "anci", "able", "ably", "ibly", "bli", "ogi",
+    "alism", "aliti", "icate", "iciti", "ical", "ize", "ate", "'s",
+)  # fmt: skip
+
+
 @pytest.mark.corpus
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpora is absent")
-def test_stem_probes_hold_for_every_word_of_the_corpora() -> None:
+def test_stem_probes_hold_for_every_word_of_the_corpus_and_its_suffixed_forms() -> None:
     words: set[str] = set()
     truth = json.loads((CORPUS / "articles" / "aeb" / "ground-truth.json").read_text(encoding="utf-8"))
     for entry in truth.values():
@@ -114,6 +124,11 @@ def test_stem_probes_hold_for_every_word_of_the_corpora() -> None:
         words.update(tokenize(gzip.decompress(page.read_bytes()).decode("utf-8", "replace")))
     assert len(words) > 10_000
     wrong = [w for w in words if not w.startswith(stem_probe(stem(w)))]
+    # The suffixed forms are ASCII: stem() gives them to the English stemmer, here called in one go.
+    forms = sorted({w + suffix for w in words if w.isalpha() and w.isascii() for suffix in SUFFIXES})
+    assert len(forms) > 1_000_000
+    stems = analysis._ENGLISH.stemWords(forms)
+    wrong += [w for w, s in zip(forms, stems, strict=True) if not w.startswith(stem_probe(s))]
     assert wrong == []
 
 
