@@ -23,6 +23,11 @@ def gate(*queries: str) -> Gate:
     return Gate(parse_query(q, ALIASES) for q in queries)
 
 
+def nk_matcher() -> Matcher:
+    query = "@nk AND @kursk"
+    return Matcher(Watchlist((Topic(id="nk", name="nk", query=query, tree=parse_query(query, ALIASES)),)))
+
+
 def test_an_article_without_the_topics_words_is_turned_away() -> None:
     g = gate("@nk AND @kursk")
     assert not g.admits("Grain prices", "Wheat exports rose again in the spring, traders said.")
@@ -94,8 +99,7 @@ def test_stem_probes_begin_every_form_with_that_stem() -> None:
 
 
 def test_the_matcher_skips_articles_the_gate_turns_away() -> None:
-    topic = Topic(id="nk", name="nk", query="@nk AND @kursk", tree=parse_query("@nk AND @kursk", ALIASES))
-    matcher = Matcher(Watchlist((topic,)))
+    matcher = nk_matcher()
     assert matcher.match(Article(id="a", url="", title="", text="Wheat prices rose.")) == []
     found = matcher.match(Article(id="b", url="", title="", text="KPA soldiers fought in Kursk."))
     assert [m.topic_id for m in found] == ["nk"]
@@ -157,8 +161,7 @@ def test_a_gate_that_turns_articles_away_keeps_being_asked() -> None:
 
 
 def test_matching_is_the_same_whether_the_gate_is_asked_or_not() -> None:
-    topic = Topic(id="nk", name="nk", query="@nk AND @kursk", tree=parse_query("@nk AND @kursk", ALIASES))
-    matcher = Matcher(Watchlist((topic,)))
+    matcher = nk_matcher()
     on_topic = Article(id="b", url="", title="", text="KPA soldiers fought in Kursk.")
     # Enough admitted articles in a row to make the matcher stop asking the gate for a while.
     for _ in range(WINDOW + 5):
