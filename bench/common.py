@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,3 +47,16 @@ def serve_locally(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPS
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM to every process still running, then wait for each (killed after `timeout` seconds)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

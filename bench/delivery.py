@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import QuietHandler, serve_locally  # noqa: E402
+from bench.common import QuietHandler, serve_locally, stop_processes  # noqa: E402
 from newswatch.redis_server import ensure_embedded  # noqa: E402
 from newswatch.settings import Settings  # noqa: E402
 from worker.delivery import enqueue_deliveries, now_iso, use_settings  # noqa: E402
@@ -69,16 +68,6 @@ def start_workers(count: int, redis_url: str, env: dict[str, str]) -> list[subpr
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
-    for process in workers:
-        process.send_signal(signal.SIGTERM)
-    for process in workers:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def alert(run: str, topic: int, n: int) -> dict[str, Any]:
     return {
         "id": f"al_{run}_{topic}_{n}",
@@ -117,7 +106,7 @@ def throughput(client: Any, settings: Settings, receiver: Receiver, workers: int
     try:
         wait_for(receiver, [a["id"] for a in alerts])
     finally:
-        stop_workers(processes)
+        stop_processes(processes)
     times = sorted(receiver.arrived[a["id"]] for a in alerts)
     assert deliveries_settled(client)
     return (len(alerts) - 1) / (times[-1] - times[0])
@@ -138,7 +127,7 @@ def latency(client: Any, settings: Settings, receiver: Receiver, args: argparse.
             next_at += interval
         wait_for(receiver, list(sent))
     finally:
-        stop_workers(processes)
+        stop_processes(processes)
     return sorted(receiver.arrived[ident] - at for ident, at in sent.items())
 
 

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import QuietHandler, serve_locally  # noqa: E402
+from bench.common import QuietHandler, serve_locally, stop_processes  # noqa: E402
 from newswatch.redis_server import ensure_embedded  # noqa: E402
 from worker.sinks.signing import generate_secret  # noqa: E402
 
@@ -96,18 +96,6 @@ def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subpro
     log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
     command = [sys.executable, "-m", "newswatch", *args]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def write_files(seeds: Path, mode: str, label: str, count: int, rate: float) -> dict[str, float]:
@@ -305,7 +293,7 @@ def main() -> int:
             with receiver.lock:
                 repeated = sum(count - 1 for count in receiver.posts.values() if count > 1)
         finally:
-            stop(processes)
+            stop_processes(processes)
             server.stop()
         for process, name in zip(processes, NAMES, strict=True):
             if process.returncode not in (0, -signal.SIGTERM):
