@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/match.py                       # sparse and dense, 100 .. 100,000 topics
     .venv/bin/python bench/match.py --sizes 100,1000 --profile sparse
+    .venv/bin/python bench/match.py --profile sparse --breakdown   # and where the match time goes
 
 Articles: the bodies of ../shared/corpora/articles/aeb/ground-truth.json (generated text of the same
 sizes when absent). Topics: ../shared/bench/gen_topics.py (run as a subprocess). Each (profile, size)
@@ -62,7 +63,9 @@ def bodies_file(workdir: Path) -> tuple[Path, str]:
     return path, "generated text (no corpus)"
 
 
-def run_one(size: int, profile: str, rounds: int, naive_articles: int) -> dict[str, float]:
+def run_one(
+    size: int, profile: str, rounds: int, naive_articles: int, breakdown: bool = False
+) -> dict[str, float]:
     """Measure one (profile, size) in this process."""
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
@@ -140,7 +143,41 @@ def run_one(size: int, profile: str, rounds: int, naive_articles: int) -> dict[s
     }
     if naive_articles:
         result["naive_us_per_1000"] = naive_loop(watchlist, bodies[:naive_articles], size)
+    if breakdown:
+        result.update(match_breakdown(matcher, [(prepare(""), prepare(body)) for body in bodies]))
     return result
+
+
+# Where match_prepared's time goes, from cProfile's cumulative times of these functions (they overlap:
+# token positions are asked for by NEAR checks and by scores).
+BREAKDOWN = {
+    "scan": ("matcher.py", "_hits_prepared"),  # the automaton pass, hits sorted, stems looked up
+    "near": ("matcher.py", "near"),  # NEAR checks (positions included)
+    "score": ("matcher.py", "_score_of"),  # scores of the matches (stem counts included)
+    "positions": ("analysis.py", "starts", "stem_positions"),  # token offsets, where watched stems occur
+}
+
+
+def match_breakdown(matcher, prepared: list) -> dict[str, float]:  # type: ignore[no-untyped-def, type-arg]
+    """Shares of match_prepared's time (cProfile, one round over the articles; cumulative times)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for title, body in prepared:
+        matcher.match_prepared(title, body)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    cumulative: dict[tuple[str, str], float] = {}
+    for (filename, _, function), (_, _, _, cumtime, _) in stats.items():
+        key = (Path(filename).name, function)
+        cumulative[key] = cumulative.get(key, 0.0) + cumtime
+    total = cumulative.get(("matcher.py", "match_prepared"), 0.0) or 1.0
+    return {
+        f"share_{name}": sum(cumulative.get((where[0], f), 0.0) for f in where[1:]) / total
+        for name, where in BREAKDOWN.items()
+    }
 
 
 def naive_loop(watchlist, bodies: list[str], size: int) -> float:  # type: ignore[no-untyped-def]
@@ -184,6 +221,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000,10000,100000", help="comma-separated topic counts")
     parser.add_argument("--profile", default="both", choices=["sparse", "dense", "both"])
     parser.add_argument("--rounds", type=int, default=3, help="runs per article; the best counts")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also print where the match time goes (cProfile shares: scan, NEAR, scores, positions)",
+    )
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "PROFILE"), help=argparse.SUPPRESS)
     parser.add_argument("--naive", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -191,7 +233,7 @@ def main() -> int:
         print(f"bench/match.py needs {GEN_TOPICS} (the shared topic generator)", file=sys.stderr)
         return 2
     if args.one:
-        print(json.dumps(run_one(int(args.one[0]), args.one[1], args.rounds, args.naive)))
+        print(json.dumps(run_one(int(args.one[0]), args.one[1], args.rounds, args.naive, args.breakdown)))
         return 0
 
     from rich.console import Console
@@ -207,7 +249,7 @@ def main() -> int:
         for size in sizes:
             naive = 20 if size == 1000 or (1000 not in sizes and size == sizes[0]) else 0
             command = [sys.executable, __file__, "--one", str(size), profile, "--rounds", str(args.rounds)]
-            command += ["--naive", str(naive)]
+            command += ["--naive", str(naive)] + (["--breakdown"] if args.breakdown else [])
             with console.status(f"{profile}: {size:,} topics"):
                 output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(output.strip().splitlines()[-1]))
@@ -251,6 +293,16 @@ def main() -> int:
             + " µs; articles/s through Matcher.match (the gate while it pays, then prepare and match) "
             + " / ".join(f"{r['match_api_per_s']:,.0f}" for r in rows)
         )
+        if args.breakdown:
+            console.print(
+                "where match time goes (cProfile, cumulative, overlapping), at "
+                + sizes_text
+                + " topics: "
+                + "; ".join(
+                    f"{name} " + " / ".join(f"{100 * r['share_' + name]:.0f}%" for r in rows)
+                    for name in BREAKDOWN
+                )
+            )
         by_size = {r["size"]: r for r in rows}
         if profile == "sparse" and 100 in by_size and 100_000 in by_size:
             flat = (by_size[100_000]["prepare_us"] + by_size[100_000]["match_us"]) / (
