@@ -3,6 +3,7 @@
     .venv/bin/python bench/match.py                       # sparse and dense, 100 .. 100,000 topics
     .venv/bin/python bench/match.py --sizes 100,1000 --profile sparse
     .venv/bin/python bench/match.py --profile sparse --breakdown   # and where the match time goes
+    .venv/bin/python bench/match.py --profile sparse --repeat 3    # medians of 3 processes per size
 
 Articles: the bodies of ../shared/corpora/articles/aeb/ground-truth.json (generated text of the same
 sizes when absent). Topics: ../shared/bench/gen_topics.py (run as a subprocess). Each (profile, size)
@@ -11,7 +12,8 @@ Per article: `prepare` (fold, sentences, tokens: analysis.prepare of title and b
 (automaton pass, presearch, evaluation of candidates, evidence of matches); medians over articles of
 the best of --rounds runs (CPU time of the process: the machine may be shared). `pass` is one
 pyahocorasick iteration with the same automaton over the same prepared token streams of title
-and body (stemmed words are not in the automaton: they are found by one set intersection);
+and body (stemmed words are not in the automaton: they are found by one set intersection), timed
+before the match in odd rounds and after it in even ones (the second finds the automaton warm);
 `naive` is a per-topic loop of regexes (every term of every topic searched in the raw text, no
 positions), timed at 1,000 topics on a subset and extrapolated. Below each table, the gate that
 Matcher.match asks before preparing an article (not part of the figures above): how many articles it
@@ -69,7 +71,7 @@ def run_one(
     """Measure one (profile, size) in this process."""
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
-    from worker.core.analysis import prepare
+    from worker.core.analysis import Prepared, prepare
     from worker.core.article import Article
     from worker.core.matcher import Matcher
     from worker.core.watchlist import load_watchlist
@@ -94,21 +96,32 @@ def run_one(
     best_pass = [float("inf")] * len(bodies)
     matches = [0] * len(bodies)
     clock = time.process_time  # CPU time of this process: the machine is shared
-    for _ in range(rounds):
+
+    def one_pass(title: Prepared, prepared: Prepared) -> float:
+        t0 = clock()
+        for streams in (title, prepared):
+            if len(automaton) and streams.distinct:
+                for _hit in automaton.iter(streams.stream):
+                    pass
+        return clock() - t0
+
+    for round_number in range(rounds):
+        # Whichever runs second finds the automaton warm from the first one's scan: the order alternates
+        # between rounds, so that the best of the rounds compares like with like.
+        pass_first = round_number % 2 == 1
         for i, body in enumerate(bodies):
             t0 = clock()
             title, prepared = prepare(""), prepare(body)
             t1 = clock()
-            found = matcher.match_prepared(title, prepared)
+            pass_time = one_pass(title, prepared) if pass_first else 0.0
             t2 = clock()
-            for streams in (title, prepared):
-                if len(automaton) and streams.distinct:
-                    for _hit in automaton.iter(streams.stream):
-                        pass
+            found = matcher.match_prepared(title, prepared)
             t3 = clock()
+            if not pass_first:
+                pass_time = one_pass(title, prepared)
             best_prepare[i] = min(best_prepare[i], t1 - t0)
-            best_match[i] = min(best_match[i], t2 - t1)
-            best_pass[i] = min(best_pass[i], t3 - t2)
+            best_match[i] = min(best_match[i], t3 - t2)
+            best_pass[i] = min(best_pass[i], pass_time)
             matches[i] = len(found)
     # The gate (what Matcher.match asks before preparing an article; not in the figures above), and
     # Matcher.match itself: the gate while it pays (GateBudget), then preparation and matching.
@@ -222,6 +235,12 @@ def main() -> int:
     parser.add_argument("--profile", default="both", choices=["sparse", "dense", "both"])
     parser.add_argument("--rounds", type=int, default=3, help="runs per article; the best counts")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="processes per size, in turns; every figure is the median of theirs",
+    )
+    parser.add_argument(
         "--breakdown",
         action="store_true",
         help="also print where the match time goes (cProfile shares: scan, NEAR, scores, positions)",
@@ -245,14 +264,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         _, source_name = bodies_file(Path(tmp))
     for profile in profiles:
-        rows = []
-        for size in sizes:
-            naive = 20 if size == 1000 or (1000 not in sizes and size == sizes[0]) else 0
-            command = [sys.executable, __file__, "--one", str(size), profile, "--rounds", str(args.rounds)]
-            command += ["--naive", str(naive)] + (["--breakdown"] if args.breakdown else [])
-            with console.status(f"{profile}: {size:,} topics"):
-                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(output.strip().splitlines()[-1]))
+        runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
+        for repeat in range(args.repeat):
+            # The sizes take turns in a rotating order: a slow phase of the machine hits each size alike.
+            for size in sizes[repeat % len(sizes) :] + sizes[: repeat % len(sizes)]:
+                naive = 20 if size == 1000 or (1000 not in sizes and size == sizes[0]) else 0
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(size),
+                    profile,
+                    "--rounds",
+                    str(args.rounds),
+                ]
+                command += ["--naive", str(naive)] + (["--breakdown"] if args.breakdown else [])
+                with console.status(f"{profile}: {size:,} topics ({repeat + 1} of {args.repeat})"):
+                    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                runs[size].append(json.loads(output.strip().splitlines()[-1]))
+        rows = [
+            {key: statistics.median(run[key] for run in runs[size]) for key in runs[size][0]}
+            | {"size": size, "articles": runs[size][0]["articles"]}
+            for size in sizes
+        ]
         naive_per_1000 = next((r["naive_us_per_1000"] for r in rows if "naive_us_per_1000" in r), None)
         table = Table(title=f"newswatch matcher — {profile} profile, {source_name}, medians per article")
         for name in (
@@ -287,7 +321,7 @@ def main() -> int:
         sizes_text = " / ".join(f"{r['size']:,}" for r in rows)
         console.print(
             f"gate (Matcher.match asks it first), at {sizes_text} topics: admits "
-            + " / ".join(str(r["gate_admitted"]) for r in rows)
+            + " / ".join(f"{r['gate_admitted']:g}" for r in rows)
             + f" of {rows[0]['articles']} articles, median "
             + " / ".join(f"{r['gate_us']:.0f}" for r in rows)
             + " µs; articles/s through Matcher.match (the gate while it pays, then prepare and match) "

@@ -100,6 +100,8 @@ class Gate:
     clause."""
 
     def __init__(self, trees: Iterable[Node]) -> None:
+        self._trees = tuple(trees)
+        self._open_topics: list[int] | None = None
         ids: dict[str, int] = {}
         # Only whether SOME topic may match matters: topics with the same clauses are one entry, and
         # equal clauses one tuple (a watchlist of 100,000 topics repeats names and context words).
@@ -107,12 +109,15 @@ class Gate:
         shared: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._clauses: list[tuple[tuple[int, ...], ...]] = []
         self._anchored: dict[int, list[int]] = {}
-        self.open_topics: list[int] = []  # topics without clauses: for them every article is admitted
-        for index, tree in enumerate(trees):
+        self.open = False
+        for tree in self._trees:
             found = clauses(tree)
             if not found:
-                self.open_topics.append(index)
-                continue
+                # One topic without clauses admits every article: the rest would be built for nothing
+                # (a third of compiling 10,000 generated topics, where one such topic is among them).
+                self.open = True
+                self._clauses, self._anchored = [], {}
+                break
             as_ids = tuple(
                 shared.setdefault(key, key)
                 for clause in found
@@ -125,12 +130,18 @@ class Gate:
             strongest = max(range(len(found)), key=lambda i: _strength(found[i]))
             for probe_id in as_ids[strongest]:
                 self._anchored.setdefault(probe_id, []).append(entry)
-        self.open = bool(self.open_topics)
         # ahocorasick_rs, not pyahocorasick: an overlapping scan of a folded text is 2-3x faster, and here
         # the scan is most of the gate's cost.
         self._automaton: ahocorasick_rs.AhoCorasick | None = None
         if ids and not self.open:
             self._automaton = ahocorasick_rs.AhoCorasick(list(ids))
+
+    @property
+    def open_topics(self) -> list[int]:
+        """The topics without clauses (each keeps the gate open), worked out when first asked for."""
+        if self._open_topics is None:
+            self._open_topics = [index for index, tree in enumerate(self._trees) if not clauses(tree)]
+        return self._open_topics
 
     def admits(self, title: str, text: str) -> bool:
         """False when no topic can match an article with this title and text."""

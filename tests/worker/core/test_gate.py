@@ -71,6 +71,14 @@ def test_a_topic_of_very_short_words_opens_the_gate() -> None:
     assert g.admits("", "Nothing of either here.")
 
 
+def test_every_topic_that_opens_the_gate_is_named() -> None:
+    # The gate stops building at the first such topic; `watchlist check` still names them all.
+    g = gate("Kursk", "UN OR EU", "Pyongyang", "US", "Sumy*")
+    assert g.open
+    assert g.open_topics == [1, 3]
+    assert gate("Kursk", "Sumy*").open_topics == []
+
+
 def test_an_empty_watchlist_admits_nothing() -> None:
     assert not Gate([]).admits("Kursk", "Kursk")
 
