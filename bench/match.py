@@ -13,7 +13,7 @@ Per article: `prepare` (fold, sentences, tokens: analysis.prepare of title and b
 the best of --rounds runs (CPU time of the process: the machine may be shared). `pass` is one
 pyahocorasick iteration with the same automaton over the same prepared token streams of title
 and body (stemmed words are not in the automaton: they are found by one set intersection), timed
-before the match in odd rounds and after it in even ones (the second finds the automaton warm);
+before the match in odd rounds and after it in even ones (each runs in the caches the other left);
 `naive` is a per-topic loop of regexes (every term of every topic searched in the raw text, no
 positions), timed at 1,000 topics on a subset and extrapolated. Below each table, the gate that
 Matcher.match asks before preparing an article (not part of the figures above): how many articles it
@@ -106,8 +106,8 @@ def run_one(
         return clock() - t0
 
     for round_number in range(rounds):
-        # Whichever runs second finds the automaton warm from the first one's scan: the order alternates
-        # between rounds, so that the best of the rounds compares like with like.
+        # Whichever runs second runs in the CPU caches the first one left (timed only after the match, the
+        # pass cost ~1.5x more): the order alternates between rounds, so the best of them is like for like.
         pass_first = round_number % 2 == 1
         for i, body in enumerate(bodies):
             t0 = clock()
