@@ -82,10 +82,10 @@ def check_watchlist(path: Path) -> tuple[list[str], int, list[str]]:
         line, column = _locate_example(lines, failure.example.text, after=topic.line)
         detail = "".join(f"\n    {row}" for row in failure.explanation.splitlines())
         problems.append(f"{path}:{line}:{column}: {failure}{detail}")
-    from worker.core.gate import MIN_START, MIN_WORD
+    from worker.core.gate import MIN_START, MIN_WORD, open_topics
 
     notes = []
-    for index in matcher.gate.open_topics:
+    for index in open_topics(topic.tree for topic in watchlist.topics):
         topic = watchlist.topics[index]
         notes.append(
             f"{path}:{topic.line}: note: topic {topic.id!r} gives the gate no word of {MIN_START} or more"
