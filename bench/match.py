@@ -265,20 +265,13 @@ def main() -> int:
         _, source_name = bodies_file(Path(tmp))
     for profile in profiles:
         runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
+        run_one_command = [sys.executable, __file__, "--one"]
+        options = ["--rounds", str(args.rounds)] + (["--breakdown"] if args.breakdown else [])
         for repeat in range(args.repeat):
             # The sizes take turns in a rotating order: a slow phase of the machine hits each size alike.
             for size in sizes[repeat % len(sizes) :] + sizes[: repeat % len(sizes)]:
                 naive = 20 if size == 1000 or (1000 not in sizes and size == sizes[0]) else 0
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--one",
-                    str(size),
-                    profile,
-                    "--rounds",
-                    str(args.rounds),
-                ]
-                command += ["--naive", str(naive)] + (["--breakdown"] if args.breakdown else [])
+                command = [*run_one_command, str(size), profile, "--naive", str(naive), *options]
                 with console.status(f"{profile}: {size:,} topics ({repeat + 1} of {args.repeat})"):
                     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
                 runs[size].append(json.loads(output.strip().splitlines()[-1]))
